@@ -1,0 +1,127 @@
+"""Losses a TRL user knows from ``DPOTrainer(loss_type=...)``, with TRL's formulas and defaults.
+
+All use a reference policy: r = L − L^ref, z = r_w − r_l, default β = 0.1 (TRL's).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from mirrorpo.losses.batch import PairBatch
+from mirrorpo.losses.registry import HParam, register_loss
+
+log_sigmoid = jax.nn.log_sigmoid
+sigmoid = jax.nn.sigmoid
+
+BETA = HParam("beta", 0.1, "positive", "inverse temperature")
+SMOOTHING = HParam("epsilon", 0.0, "half_open_half", "label smoothing (TRL's label_smoothing)")
+
+
+def _trl(name, formula, *hparams, batch_coupled=False):
+    return register_loss(
+        name, hparams=hparams or (BETA,), formula=formula, family="trl", needs_reference=True,
+        batch_coupled=batch_coupled,
+    )
+
+
+def _margin(batch: PairBatch) -> jax.Array:
+    return batch.ratio_w - batch.ratio_l
+
+
+def _smoothed_sigmoid(x, epsilon):
+    return -(1.0 - epsilon) * log_sigmoid(x) - epsilon * log_sigmoid(-x)
+
+
+@_trl("hinge", "max(0, 1 − β(r_w − r_l))")
+def hinge(batch: PairBatch, beta) -> jax.Array:
+    """Hinge (SLiC on log-ratios): max(0, 1 − β(r_w − r_l))."""
+    return jax.nn.relu(1.0 - beta * _margin(batch))
+
+
+@_trl("robust", "[−(1−ε)·log σ(βz) + ε·log σ(−βz)] / (1 − 2ε),  z = r_w − r_l", BETA, SMOOTHING)
+def robust(batch: PairBatch, beta, epsilon) -> jax.Array:
+    """Robust DPO (Chowdhury et al.): [−(1−ε) log σ(βz) + ε log σ(−βz)] / (1 − 2ε)."""
+    x = beta * _margin(batch)
+    return (-(1.0 - epsilon) * log_sigmoid(x) + epsilon * log_sigmoid(-x)) / (1.0 - 2.0 * epsilon)
+
+
+@_trl("nca_pair", "−log σ(βr_w) − ½ log σ(−βr_w) − ½ log σ(−βr_l)")
+def nca_pair(batch: PairBatch, beta) -> jax.Array:
+    """NCA (pair): −log σ(βr_w) − ½ log σ(−βr_w) − ½ log σ(−βr_l)."""
+    cw, cl = beta * batch.ratio_w, beta * batch.ratio_l
+    return -log_sigmoid(cw) - 0.5 * log_sigmoid(-cw) - 0.5 * log_sigmoid(-cl)
+
+
+@_trl("bco_pair", "−log σ(βr_w − δ) − log σ(−(βr_l − δ)),  δ = running mean reward (explicit state)",
+      BETA, HParam("delta", 0.0, "real", "running reward baseline; update with bco_baseline_update"))
+def bco_pair(batch: PairBatch, beta, delta) -> jax.Array:
+    """BCO (pair): −log σ(βr_w − δ) − log σ(−(βr_l − δ)); δ is the running mean of β·r (see
+    :func:`bco_baseline_update`), passed explicitly so the loss stays a pure function."""
+    return -log_sigmoid(beta * batch.ratio_w - delta) - log_sigmoid(-(beta * batch.ratio_l - delta))
+
+
+def bco_baseline_update(state: tuple, batch: PairBatch, beta: float = 0.1) -> tuple:
+    """Update BCO's reward baseline ``(mean, count)`` with this batch's mean of β·r_w and β·r_l.
+
+    A running mean over batches, as TRL's ``RunningMoments``: returns the new ``(mean, count)``;
+    pass ``delta=mean`` to ``bco_pair``. Start from ``(0.0, 0)``.
+    """
+    mean, count = state
+    rewards = jnp.concatenate([beta * batch.ratio_w, beta * batch.ratio_l])
+    rewards = jax.lax.stop_gradient(rewards)
+    n = rewards.shape[0]
+    new_count = count + n
+    new_mean = mean + (jnp.mean(rewards) - mean) * n / new_count
+    return new_mean, new_count
+
+
+@_trl("sppo_hard", "(r_w − 1/(2β))² + (r_l + 1/(2β))²")
+def sppo_hard(batch: PairBatch, beta) -> jax.Array:
+    """SPPO (hard labels): (r_w − 1/(2β))² + (r_l + 1/(2β))²."""
+    return (batch.ratio_w - 0.5 / beta) ** 2 + (batch.ratio_l + 0.5 / beta) ** 2
+
+
+@_trl("aot", "d = sort_B(L_w − L_l) − sort_B(L_w^ref − L_l^ref): −(1−ε) log σ(βd) − ε log σ(−βd)",
+      BETA, SMOOTHING, batch_coupled=True)
+def aot(batch: PairBatch, beta, epsilon) -> jax.Array:
+    """AOT (paired): d = sort(L_w − L_l) − sort(L_w^ref − L_l^ref) over the batch;
+    −(1−ε) log σ(βd) − ε log σ(−βd). A pair's loss depends on the whole batch."""
+    d = jnp.sort(batch.logp_w - batch.logp_l) - jnp.sort(batch.ref_logp_w - batch.ref_logp_l)
+    return _smoothed_sigmoid(beta * d, epsilon)
+
+
+@_trl("aot_unpaired", "d = sort_B(r_w) − sort_B(r_l): −(1−ε) log σ(βd) − ε log σ(−βd)",
+      BETA, SMOOTHING, batch_coupled=True)
+def aot_unpaired(batch: PairBatch, beta, epsilon) -> jax.Array:
+    """AOT (unpaired): d = sort(r_w) − sort(r_l) over the batch; −(1−ε) log σ(βd) − ε log σ(−βd)."""
+    d = jnp.sort(batch.ratio_w) - jnp.sort(batch.ratio_l)
+    return _smoothed_sigmoid(beta * d, epsilon)
+
+
+@_trl("apo_zero", "1 − σ(βr_w) + σ(βr_l)")
+def apo_zero(batch: PairBatch, beta) -> jax.Array:
+    """APO-zero: 1 − σ(βr_w) + σ(βr_l) (chosen better than the model's own outputs)."""
+    return 1.0 - sigmoid(beta * batch.ratio_w) + sigmoid(beta * batch.ratio_l)
+
+
+@_trl("apo_down", "σ(βr_w) + 1 − σ(β(r_w − r_l))")
+def apo_down(batch: PairBatch, beta) -> jax.Array:
+    """APO-down: σ(βr_w) + 1 − σ(β(r_w − r_l)) (chosen worse than the model's own outputs)."""
+    return sigmoid(beta * batch.ratio_w) + 1.0 - sigmoid(beta * _margin(batch))
+
+
+@_trl("discopop", "z = β(r_w − r_l), m = σ(z/τ): (1 − m)·(−log σ(z)) + m·e^(−z)",
+      BETA, HParam("tau", 0.05, "positive", "temperature of the mixing coefficient"))
+def discopop(batch: PairBatch, beta, tau) -> jax.Array:
+    """DiscoPOP: (1 − m)(−log σ(z)) + m·e^(−z), z = β(r_w − r_l), m = σ(z/τ).
+
+    m·e^(−z) is computed as exp(log σ(z/τ) − z), finite wherever the product is."""
+    z = beta * _margin(batch)
+    return -(sigmoid(-z / tau)) * log_sigmoid(z) + jnp.exp(log_sigmoid(z / tau) - z)
+
+
+@_trl("sigmoid_norm", "−log σ(β(r_w/n_w − r_l/n_l))")
+def sigmoid_norm(batch: PairBatch, beta) -> jax.Array:
+    """Length-normalised DPO: −log σ(β(r_w/n_w − r_l/n_l))."""
+    return -log_sigmoid(beta * (batch.ratio_w / batch.len_w - batch.ratio_l / batch.len_l))
