@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mirrorpo.fileio import atomic_write_bytes
 from mirrorpo.losses.batch import PairBatch, log_odds
 from mirrorpo.losses.errors import LossInputError, ObjectiveFileError
 from mirrorpo.losses.mpo import monotone
@@ -195,16 +195,7 @@ def save_objective(path: str | os.PathLike, objective: MPOObjective) -> Path:
         "info": json.dumps(objective.info),
         "name": objective.name,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        Path(tmp).write_bytes(save(tensors, metadata=metadata))
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write_bytes(path, save(tensors, metadata=metadata))
 
 
 def load_objective(path: str | os.PathLike) -> MPOObjective:

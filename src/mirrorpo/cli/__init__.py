@@ -1,0 +1,40 @@
+"""The ``mirrorpo`` command. Sub-command groups live in sibling modules and import heavy
+dependencies (torch, brax) only when run, so ``mirrorpo --help`` stays fast."""
+
+from __future__ import annotations
+
+import typer
+
+from mirrorpo.cli.losses import demo, landscape, losses_command
+
+app = typer.Typer(
+    name="mirrorpo",
+    help="A JAX laboratory for preference-optimization losses: measure, discover (MPO), transfer to LLMs.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.command("losses")(losses_command)
+app.command("landscape")(landscape)
+app.command("demo")(demo)
+
+# --- sub-command groups (one line each) ---
+
+
+def main() -> None:
+    """Entry point: run the app, turning mirrorpo's user errors into one clear line and exit code 2."""
+    from mirrorpo.errors import MirrorpoError
+
+    try:
+        app(standalone_mode=False)
+    except MirrorpoError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        raise SystemExit(2) from None
+    except typer.Abort:
+        raise SystemExit(130) from None
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise
