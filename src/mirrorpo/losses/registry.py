@@ -192,10 +192,6 @@ def get_spec(loss: str | LossSpec) -> LossSpec:
         return LOSSES[name]
     if name in ALIASES:
         return LOSSES[ALIASES[name]]
-    if name.startswith("mpo:"):
-        from mirrorpo.losses.mpo.objective import objective_spec  # lazy: avoids an import cycle
-
-        return objective_spec(name[4:])
     if "+" in name or "*" in name:
         terms = []
         for part in name.split("+"):
@@ -204,6 +200,10 @@ def get_spec(loss: str | LossSpec) -> LossSpec:
                 raise LossInputError(f"cannot parse loss term {part!r} in {loss!r}; write e.g. 'dpo+0.5*sft'.")
             terms.append((float(m["w"] or 1.0), m["n"]))
         return combine(terms, name=name)
+    if name.startswith("mpo:"):
+        from mirrorpo.losses.mpo.objective import objective_spec  # lazy: avoids an import cycle
+
+        return objective_spec(name[4:])
     raise _unknown(name)
 
 

@@ -38,8 +38,9 @@ def plot_landscapes(landscapes: Sequence[Landscape], path: str | os.PathLike, ti
         fig.colorbar(im, ax=ax, shrink=0.85)
         step = max(1, land.mean_w.shape[0] // 14)
         sl = (slice(None, None, step), slice(None, None, step))
-        ax.quiver(land.mean_w[sl], land.mean_l[sl], -land.grad_w[sl], -land.grad_l[sl], color="white",
-                  angles="xy", pivot="mid")
+        unit = np.where(magnitude > 0, magnitude, 1.0)  # arrows show direction; colour shows size
+        ax.quiver(land.mean_w[sl], land.mean_l[sl], (-land.grad_w / unit)[sl], (-land.grad_l / unit)[sl],
+                  color="white", angles="xy", pivot="mid", scale=22, width=0.006)
         ax.set_title(f"{land.name}: update direction, |∇L|", fontsize=9)
         for a in row:
             a.plot(extent[:2], extent[:2], "k--", lw=0.8)
