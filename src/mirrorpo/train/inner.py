@@ -1,0 +1,183 @@
+"""The offline PO inner loop: one jit-compilable function from (initial policy, preference pairs,
+objective, hyper-parameters, key) to a trained policy, following DESIGN §3.
+
+Protocols (``LossSpec.protocol``):
+
+* ``one_step``: ``epochs`` (12) epochs of the loss.
+* ``sft_then_po``: ``sft_epochs`` (10) epochs of SFT (−ℓ_w); the SFT policy becomes the reference
+  (its log-likelihoods of every trajectory are computed once); then ``po_epochs`` (2) of the loss.
+
+Each epoch shuffles the pairs and takes ⌊N / batch_pairs⌋ Adam steps (lr 1e-3) on minibatches of
+``batch_pairs`` (2) pairs, gradients clipped to global norm ``max_grad_norm`` (1.3). Training
+progress t ∈ [0, 1] (for temporally-aware objectives) is the fraction of the objective's own phase
+done. Everything is traced once; ``jax.vmap`` over keys, hyper-parameters or MPO parameter vectors
+gives many runs in one program (purejaxrl style).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from mirrorpo.errors import MirrorpoError
+from mirrorpo.losses import LOSSES, ONE_STEP, LossSpec, PairBatch, get_spec
+
+# per-step log-probabilities of a trajectory: (policy params, obs [T, O], actions [T, A]) -> [T]
+StepLogProb = Callable[[Any, jax.Array, jax.Array], jax.Array]
+# objective: (batch, hyper-parameters pytree, progress t) -> per-pair losses [B]
+Objective = Callable[[PairBatch, Any, jax.Array], jax.Array]
+
+
+class TrainError(MirrorpoError):
+    """Invalid training input (config, data or objective)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """DESIGN §3 protocol settings; every field may be changed."""
+
+    epochs: int = 12  # one-step protocol
+    sft_epochs: int = 10  # two-step protocol: SFT phase ...
+    po_epochs: int = 2  # ... then the PO loss with the SFT policy as reference
+    batch_pairs: int = 2
+    lr: float = 1e-3
+    max_grad_norm: float = 1.3
+
+    def __post_init__(self):
+        for name in ("epochs", "sft_epochs", "po_epochs", "batch_pairs"):
+            if int(getattr(self, name)) < (0 if name == "sft_epochs" else 1):
+                raise TrainError(f"TrainConfig.{name} must be a positive integer; got {getattr(self, name)}.")
+        if not self.lr > 0 or not self.max_grad_norm > 0:
+            raise TrainError(f"lr and max_grad_norm must be > 0; got {self.lr}, {self.max_grad_norm}.")
+
+
+class Pairs(NamedTuple):
+    """Preference pairs, chosen first: observations [N, T, O], actions [N, T, A], lengths [N]."""
+
+    obs_w: jax.Array
+    act_w: jax.Array
+    len_w: jax.Array
+    obs_l: jax.Array
+    act_l: jax.Array
+    len_l: jax.Array
+
+    @property
+    def num_pairs(self) -> int:
+        return self.obs_w.shape[0]
+
+
+class TrainResult(NamedTuple):
+    params: Any
+    epoch_loss: jax.Array  # mean objective per epoch of the objective's phase [E]
+    sft_loss: jax.Array  # mean SFT loss per SFT epoch [E_sft] (empty for one-step)
+    final_mean_w: jax.Array  # mean over pairs of ℓ_w after training
+    final_mean_l: jax.Array
+    final_accuracy: jax.Array  # fraction of pairs with ℓ_w > ℓ_l after training
+    steps: jax.Array  # optimizer steps taken (Adam's own counter, summed over phases)
+
+
+def registry_objective(loss: str | LossSpec) -> tuple[LossSpec, Objective]:
+    """A registry loss as an Objective taking its hyper-parameters as a dict pytree."""
+    spec = get_spec(loss)
+
+    def objective(batch, hparams, t):
+        return spec.fn(batch, **hparams, **({"progress": t} if spec.uses_progress else {}))
+
+    return spec, objective
+
+
+def check_pairs(pairs: Pairs) -> None:
+    n = pairs.num_pairs
+    if n == 0:
+        raise TrainError("the dataset has no pairs; generate one with `mirrorpo data generate`.")
+    shapes = {f: getattr(pairs, f).shape for f in Pairs._fields}
+    ok = (shapes["obs_w"] == shapes["obs_l"] and shapes["act_w"] == shapes["act_l"]
+          and shapes["obs_w"][:2] == shapes["act_w"][:2] and shapes["len_w"] == shapes["len_l"] == (n,))
+    if not ok:
+        raise TrainError(f"inconsistent pair arrays: {shapes} (expect obs [N,T,O], act [N,T,A], len [N]).")
+
+
+def make_train(
+    step_logp: StepLogProb,
+    spec: LossSpec,
+    objective: Objective,
+    num_pairs: int,
+    config: TrainConfig = TrainConfig(),
+) -> Callable[[Any, Pairs, Any, jax.Array], TrainResult]:
+    """Build ``train(params0, pairs, hparams, key) -> TrainResult`` (pure; jit/vmap it).
+
+    ``hparams`` is any pytree the objective understands (a dict of floats for registry losses, or
+    e.g. ``{"flat": mpo_params, "beta": 1.0}``); vmap over it, over ``key`` or over ``params0``.
+    """
+    if config.batch_pairs > num_pairs:
+        raise TrainError(f"batch_pairs={config.batch_pairs} exceeds the {num_pairs} pairs of the dataset.")
+    two_step = spec.protocol != ONE_STEP
+    steps_per_epoch = num_pairs // config.batch_pairs
+    optimizer = optax.chain(optax.clip_by_global_norm(config.max_grad_norm), optax.adam(config.lr))
+    sft = LOSSES["sft"]
+
+    def summed_logp(params, obs, act, length):
+        """Σ_{t < length} log π(a_t|s_t) for a batch of trajectories [B, T, ...]."""
+        step = jax.vmap(step_logp, in_axes=(None, 0, 0))(params, obs, act)  # [B, T]
+        mask = jnp.arange(step.shape[1])[None, :] < length[:, None]
+        return jnp.sum(jnp.where(mask, step, 0.0), axis=1)
+
+    def batch_for(params, pairs: Pairs, idx, ref) -> PairBatch:
+        lw, ll = pairs.len_w[idx], pairs.len_l[idx]
+        logp_w = summed_logp(params, pairs.obs_w[idx], pairs.act_w[idx], lw)
+        logp_l = summed_logp(params, pairs.obs_l[idx], pairs.act_l[idx], ll)
+        ref_w, ref_l = (None, None) if ref is None else (ref[0][idx], ref[1][idx])
+        return PairBatch(logp_w, logp_l, lw.astype(logp_w.dtype), ll.astype(logp_l.dtype), ref_w, ref_l)
+
+    def run_phase(params, opt_state, pairs, key, epochs, loss_of_batch, ref):
+        total = epochs * steps_per_epoch
+        perms = jax.vmap(lambda k: jax.random.permutation(k, num_pairs))(jax.random.split(key, epochs))
+        idx = perms[:, : steps_per_epoch * config.batch_pairs].reshape(total, config.batch_pairs)
+
+        def step(carry, inputs):
+            params, opt_state = carry
+            i, batch_idx = inputs
+            t = i / jnp.maximum(total - 1, 1)
+
+            def loss_fn(p):
+                return jnp.mean(loss_of_batch(batch_for(p, pairs, batch_idx, ref), t))
+
+            loss, grads = jax.value_and_grad(loss_fn)(params)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            return (optax.apply_updates(params, updates), opt_state), loss
+
+        (params, opt_state), losses = jax.lax.scan(step, (params, opt_state), (jnp.arange(total), idx))
+        return params, opt_state, losses.reshape(epochs, steps_per_epoch).mean(axis=1)
+
+    def all_logp(params, pairs):
+        return (summed_logp(params, pairs.obs_w, pairs.act_w, pairs.len_w),
+                summed_logp(params, pairs.obs_l, pairs.act_l, pairs.len_l))
+
+    def adam_steps(opt_state):
+        return opt_state[1][0].count  # chain(clip, adam): adam's ScaleByAdamState
+
+    def train(params0, pairs: Pairs, hparams, key) -> TrainResult:
+        k_sft, k_po = jax.random.split(key)
+        objective_loss = lambda batch, t: objective(batch, hparams, t)  # noqa: E731
+        steps = jnp.zeros((), jnp.int32)
+        params, sft_loss = params0, jnp.zeros((0,))
+        ref = None
+        if two_step:
+            params, opt_state, sft_loss = run_phase(
+                params, optimizer.init(params), pairs, k_sft, config.sft_epochs, lambda b, t: sft.fn(b), None)
+            steps = steps + adam_steps(opt_state)
+            ref = jax.lax.stop_gradient(all_logp(params, pairs))
+        epochs = config.po_epochs if two_step else config.epochs
+        params, opt_state, epoch_loss = run_phase(params, optimizer.init(params), pairs, k_po, epochs,
+                                                  objective_loss, ref)
+        lw, ll = all_logp(params, pairs)
+        mean_w, mean_l = lw / pairs.len_w, ll / pairs.len_l
+        return TrainResult(params, epoch_loss, sft_loss, mean_w.mean(), mean_l.mean(), (mean_w > mean_l).mean(),
+                           steps + adam_steps(opt_state))
+
+    return train
