@@ -10,7 +10,9 @@ from mirrorpo.train.inner import (
     check_pairs,
     make_train,
     registry_objective,
+    switch_hparams,
+    switch_objective,
 )
 
 __all__ = ["Objective", "Pairs", "StepLogProb", "TrainConfig", "TrainError", "TrainResult", "check_pairs",
-           "make_train", "registry_objective"]
+           "make_train", "registry_objective", "switch_hparams", "switch_objective"]

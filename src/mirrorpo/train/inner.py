@@ -181,3 +181,40 @@ def make_train(
                            steps + adam_steps(opt_state))
 
     return train
+
+
+def switch_objective(losses: list[str | LossSpec]) -> tuple[list[LossSpec], Objective]:
+    """One objective for several losses of the same protocol, chosen per run by ``hparams["algo"]``.
+
+    ``hparams`` holds ``algo`` (index into ``losses``) plus every hyper-parameter any of the losses
+    takes (:func:`switch_hparams` builds it). Training many algorithms then compiles once; under
+    ``vmap`` the switch evaluates every loss on the shared log-likelihoods, which is cheap next to
+    the policy's forward and backward pass.
+    """
+    specs = [get_spec(loss) for loss in losses]
+    if len({s.protocol for s in specs}) != 1:
+        raise TrainError(f"switch_objective needs losses of one protocol; got {[(s.name, s.protocol) for s in specs]}.")
+
+    def branch(spec):
+        def run(batch, hparams, t):
+            own = {h.name: hparams[h.name] for h in spec.hparams}
+            return spec.fn(batch, **own, **({"progress": t} if spec.uses_progress else {}))
+        return run
+
+    branches = [branch(s) for s in specs]
+
+    def objective(batch, hparams, t):
+        return jax.lax.switch(hparams["algo"], branches, batch, hparams, t)
+
+    return specs, objective
+
+
+def switch_hparams(specs: list[LossSpec], index: int, values: dict[str, float]) -> dict[str, jax.Array]:
+    """The hparams pytree for run ``index`` of :func:`switch_objective`: every name any spec takes,
+    this loss's values (validated, defaults filled), 1.0 for names it does not use."""
+    spec = specs[index]
+    resolved = spec.resolve_hparams(values)
+    names = sorted({h.name for s in specs for h in s.hparams})
+    out = {name: jnp.asarray(float(resolved.get(name, 1.0)), jnp.float32) for name in names}
+    out["algo"] = jnp.asarray(index, jnp.int32)
+    return out
