@@ -129,3 +129,13 @@ def test_switch_objective_equals_each_loss(pairs):
         np.testing.assert_allclose(many.params["w"][i], one.params["w"], rtol=2e-5, atol=1e-6)
     with pytest.raises(TrainError, match="one protocol"):
         switch_objective(["sft", "dpo"])
+
+
+def test_empty_or_inconsistent_pairs_are_rejected(pairs):
+    from mirrorpo.train import check_pairs
+
+    empty = Pairs(*(x[:0] for x in pairs))
+    with pytest.raises(TrainError, match="no pairs"):
+        check_pairs(empty)
+    with pytest.raises(TrainError, match="inconsistent"):
+        check_pairs(pairs._replace(len_l=pairs.len_l[:-1]))

@@ -1,0 +1,89 @@
+"""Benchmark presets and hyper-parameter grids (documented; the search picks the best per cell).
+
+Grids span orders of magnitude because summed log-likelihoods of 1000-step trajectories are large:
+a β that suits LLM sequences (0.1) can saturate a sigmoid here. ``quick`` grids are the middle
+values of the ``full`` ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from mirrorpo.errors import MirrorpoError
+from mirrorpo.losses import LOSSES
+from mirrorpo.train import TrainConfig
+
+BETAS = (0.01, 0.1, 1.0)
+FULL_GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
+    "sft": {},
+    "rrhf": {"lam": (0.1, 1.0, 10.0)},
+    "slic_hf": {"delta": (1.0, 10.0, 100.0), "lam": (0.1, 1.0)},
+    "dpo": {"beta": BETAS},
+    "ipo": {"beta": BETAS},
+    "cpo": {"beta": BETAS, "lam": (0.1, 1.0)},
+    "orpo": {"lam": (0.1, 1.0, 10.0)},
+    "rdpo": {"beta": BETAS, "alpha": (0.0, 0.01)},
+    "simpo": {"beta": (0.5, 2.0, 10.0), "gamma": (0.0, 1.0)},
+    "lpo": {"lam": (0.1, 1.0, 10.0)},
+    "colpo": {"beta": (0.1, 1.0), "lam": (0.1, 1.0), "delta": (-3.0, -1.0)},
+    "exo_pair": {"beta": BETAS},
+    "mpo_one_step": {"beta": (0.5, 1.0, 2.0), "lam": (0.1, 1.0)},
+    "mpo_two_step": {"beta": (1.0, 10.0, 100.0)},
+}
+DEFAULT_GRID = {"beta": BETAS}  # the TRL family: β is their one knob
+
+
+def grid(algo: str, preset: str) -> list[dict[str, float]]:
+    """The hyper-parameter settings searched for ``algo`` (every combination of the grid)."""
+    spec = LOSSES.get(algo)
+    axes = FULL_GRIDS.get(algo, DEFAULT_GRID if spec and any(h.name == "beta" for h in spec.hparams) else {})
+    if preset == "quick":
+        axes = {k: (v[len(v) // 2],) for k, v in axes.items()}
+    names = sorted(axes)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(axes[n] for n in names))] or [{}]
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    pairs: int | None  # None: the paper's dataset size for the task
+    horizon: int  # dataset trajectory length
+    eval_episodes: int
+    eval_horizon: int
+    seeds: int  # seeds of the best setting
+    search_seeds: int  # seeds per grid point during the search
+    variants: tuple[str, ...]
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+PRESETS = {
+    # minutes on a 2-core CPU: reduced data, short episodes, middle grid values
+    "quick": Preset("quick", pairs=64, horizon=100, eval_episodes=8, eval_horizon=100, seeds=3, search_seeds=1,
+                    variants=("base", "mixed", "noisy-0.2")),
+    # the paper's scale (DESIGN §1, §3); meant for a GPU
+    "full": Preset("full", pairs=None, horizon=1000, eval_episodes=100, eval_horizon=1000, seeds=5,
+                   search_seeds=1, variants=("base", "mixed", "noisy-0.1", "noisy-0.2", "noisy-0.3")),
+}
+ALL_VARIANTS = ("base", "mixed", "noisy-0.1", "noisy-0.2", "noisy-0.3", "bad-judge")
+
+
+def parse_variant(variant: str) -> dict:
+    """'noisy-0.2' → {"variant": "noisy", "epsilon": 0.2}; 'base', 'mixed', 'bad-judge' as they are."""
+    if variant in ("base", "mixed", "bad-judge"):
+        return {"variant": variant}
+    if variant.startswith("noisy-"):
+        try:
+            eps = float(variant.removeprefix("noisy-"))
+        except ValueError:
+            eps = -1.0
+        if 0 < eps < 0.5:
+            return {"variant": "noisy", "epsilon": eps}
+    raise MirrorpoError(f"unknown variant '{variant}'; valid: base, mixed, bad-judge, noisy-EPS with EPS in (0, 0.5) "
+                        f"(e.g. {', '.join(ALL_VARIANTS)}).")
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise MirrorpoError(f"unknown preset '{name}'; valid: {', '.join(PRESETS)}.")
+    return PRESETS[name]

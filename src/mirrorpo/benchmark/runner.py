@@ -1,0 +1,165 @@
+"""The benchmark: for each (algorithm, variant) cell, search a hyper-parameter grid, re-run the best
+setting over seeds, evaluate every trained policy on the true reward, and cache the cell.
+
+Training is batched: all runs of a cell (grid points × seeds) train in one vmapped program, and all
+algorithms of a protocol share that program (:func:`mirrorpo.train.switch_objective`), so a whole
+benchmark compiles a handful of times. A finished cell is written atomically to
+``OUT/cells/<variant>/<algo>.json``; an interrupted benchmark resumes at the first unfinished cell.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mirrorpo.benchmark.presets import Preset, grid, parse_variant
+from mirrorpo.data import GenerationConfig, PairSampler, generate, load_dataset
+from mirrorpo.fileio import atomic_write_text
+from mirrorpo.losses import get_spec
+from mirrorpo.train import Pairs, StepLogProb, check_pairs, make_train, switch_hparams, switch_objective
+
+
+class BenchTask(Protocol):
+    """What the benchmark needs from a task (implemented on top of envs + agents)."""
+
+    name: str  # "tla" | "hopper"
+    step_logp: StepLogProb
+
+    def initial_params(self, key: jax.Array) -> Any: ...  # starting policy of PO (per seed)
+
+    def sampler(self) -> PairSampler: ...
+
+    def evaluate(self, params: Any, key: jax.Array, episodes: int, horizon: int) -> np.ndarray: ...
+    # params: a batch of policies (leading axis P) -> true returns [P, episodes]
+
+
+def dataset_pairs(dataset) -> Pairs:
+    """Chosen-first arrays of a dataset, as the inner loop wants them."""
+    cr = dataset.chosen_rejected()
+    pairs = Pairs(cr["obs_w"], cr["actions_w"], cr["lengths_w"], cr["obs_l"], cr["actions_l"], cr["lengths_l"])
+    check_pairs(pairs)
+    return pairs
+
+
+@dataclass
+class CellResult:
+    algo: str
+    variant: str
+    mean: float
+    stderr: float
+    seeds: int
+    hparams: dict
+    seed_returns: list[float]
+    search: list[dict]
+    seconds: float
+
+    def record(self) -> dict:
+        return dict(self.__dict__)
+
+
+def mean_stderr(values) -> tuple[float, float]:
+    values = np.asarray(values, dtype=np.float64)
+    se = float(values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else float("nan")
+    return float(values.mean()), se
+
+
+def check_algos(algos: list[str]) -> list[str]:
+    for algo in algos:
+        get_spec(algo)  # raises the clear "unknown loss" error
+    return algos
+
+
+class Bench:
+    """Runs cells for one task and preset, writing ``out/cells`` and the dataset folders."""
+
+    def __init__(self, task: BenchTask, preset: Preset, out: str | Path, seeds: int | None = None, seed: int = 0):
+        self.task, self.preset, self.out = task, preset, Path(out)
+        self.seeds = seeds or preset.seeds
+        self.seed = seed
+        self._programs: dict = {}
+
+    # -- data -----------------------------------------------------------------------------------
+    def dataset(self, variant: str, on_chunk: Callable | None = None):
+        cfg = GenerationConfig(task=self.task.name, pairs=self.preset.pairs, horizon=self.preset.horizon,
+                               seed=self.seed, **parse_variant(variant))
+        folder = self.out / "data" / variant
+        generate(cfg, folder, self.task.sampler(), on_chunk=on_chunk)
+        return load_dataset(folder, task=self.task.name)
+
+    # -- training + evaluation ------------------------------------------------------------------
+    def _program(self, protocol: str, algos: tuple[str, ...], num_pairs: int):
+        key = (protocol, algos, num_pairs)
+        if key not in self._programs:
+            specs, objective = switch_objective(list(algos))
+            train = make_train(self.task.step_logp, specs[0], objective, num_pairs, self.preset.train)
+            self._programs[key] = (specs, jax.jit(jax.vmap(train, in_axes=(0, None, 0, 0))))
+        return self._programs[key]
+
+    def train_and_evaluate(self, pairs: Pairs, algos: tuple[str, ...], runs: list[tuple[int, dict, int]],
+                           eval_key: jax.Array) -> np.ndarray:
+        """Train runs = [(algo index, hparams, seed)] in one vmapped call; mean true return per run."""
+        specs, program = self._program(get_spec(algos[0]).protocol, algos, pairs.num_pairs)
+        hps = [switch_hparams(specs, i, hp) for i, hp, _ in runs]
+        stacked = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *hps)
+        keys = jnp.stack([jax.random.PRNGKey(self.seed * 100_003 + s) for _, _, s in runs])
+        params0 = jax.vmap(self.task.initial_params)(keys)
+        result = program(params0, pairs, stacked, keys)
+        returns = self.task.evaluate(result.params, eval_key, self.preset.eval_episodes, self.preset.eval_horizon)
+        return np.asarray(returns).mean(axis=1)
+
+    # -- cells ----------------------------------------------------------------------------------
+    def cell_path(self, algo: str, variant: str) -> Path:
+        return self.out / "cells" / variant / f"{algo.replace('/', '_').replace(':', '_')}.json"
+
+    def run_cell(self, pairs: Pairs, algo: str, variant: str, group: tuple[str, ...]) -> CellResult:
+        t0 = time.perf_counter()
+        index = group.index(algo)
+        settings = grid(algo, self.preset.name)
+        eval_key = jax.random.PRNGKey(self.seed + 7)
+        search_runs = [(index, hp, s) for hp in settings for s in range(self.preset.search_seeds)]
+        search_returns = self.train_and_evaluate(pairs, group, search_runs, eval_key)
+        per_setting = search_returns.reshape(len(settings), self.preset.search_seeds).mean(axis=1)
+        finite = np.where(np.isfinite(per_setting), per_setting, -np.inf)
+        best = settings[int(np.argmax(finite))]
+        final_runs = [(index, best, 1000 + s) for s in range(self.seeds)]  # fresh seeds for the final runs
+        final = self.train_and_evaluate(pairs, group, final_runs, jax.random.PRNGKey(self.seed + 11))
+        mean, se = mean_stderr(final)
+        search = [{"hparams": hp, "mean": float(m)} for hp, m in zip(settings, per_setting)]
+        return CellResult(algo, variant, mean, se, self.seeds, best, [float(x) for x in final], search,
+                          time.perf_counter() - t0)
+
+    def run(self, algos: list[str], variants: list[str], progress: Callable[[str, int, int], None] | None = None
+            ) -> list[dict]:
+        """Every (algo, variant) cell, resuming from cached cells; returns all records."""
+        check_algos(algos)
+        for v in variants:
+            parse_variant(v)
+        groups = {p: tuple(a for a in algos if get_spec(a).protocol == p)
+                  for p in {get_spec(a).protocol for a in algos}}
+        total, done = len(algos) * len(variants), 0
+        records = []
+        for variant in variants:
+            pending = [a for a in algos if not self.cell_path(a, variant).is_file()]
+            pairs = dataset_pairs(self.dataset(variant)) if pending else None
+            for algo in algos:
+                path = self.cell_path(algo, variant)
+                if path.is_file():
+                    record = json.loads(path.read_text())
+                else:
+                    group = groups[get_spec(algo).protocol]
+                    record = self.run_cell(pairs, algo, variant, group).record()
+                    atomic_write_text(path, json.dumps(record, indent=2))
+                records.append(record)
+                done += 1
+                if progress:
+                    progress(f"{algo} / {variant}", done, total)
+        return records

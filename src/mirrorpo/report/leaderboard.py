@@ -1,0 +1,105 @@
+"""The benchmark leaderboard: a table (mean ± standard error over seeds, best per column marked),
+results.json / results.csv, and a figure."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from mirrorpo.fileio import atomic_path, atomic_write_text
+
+
+def _grid(records: list[dict]) -> tuple[list[str], list[str], dict]:
+    algos = list(dict.fromkeys(r["algo"] for r in records))
+    variants = list(dict.fromkeys(r["variant"] for r in records))
+    cells = {(r["algo"], r["variant"]): r for r in records}
+    return algos, variants, cells
+
+
+def best_per_variant(records: list[dict]) -> dict[str, str]:
+    algos, variants, cells = _grid(records)
+    best = {}
+    for v in variants:
+        scored = [(cells[(a, v)]["mean"], a) for a in algos if (a, v) in cells and math.isfinite(cells[(a, v)]["mean"])]
+        if scored:
+            best[v] = max(scored)[1]
+    return best
+
+
+def fmt(record: dict) -> str:
+    se = record["stderr"]
+    return f"{record['mean']:.0f} ± {se:.0f}" if math.isfinite(se) else f"{record['mean']:.0f}"
+
+
+def print_leaderboard(records: list[dict], title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    algos, variants, cells = _grid(records)
+    best = best_per_variant(records)
+    table = Table(title=title + "  (true return, mean ± s.e. over seeds; * best per column)")
+    table.add_column("algorithm")
+    for v in variants:
+        table.add_column(v, justify="right")
+    for a in algos:
+        row = [a]
+        for v in variants:
+            r = cells.get((a, v))
+            text = "" if r is None else fmt(r) + (" *" if best.get(v) == a else "")
+            row.append(f"[bold]{text}[/bold]" if r is not None and best.get(v) == a else text)
+        table.add_row(*row)
+    Console().print(table)
+
+
+def write_results(records: list[dict], out: str | Path, title: str) -> dict[str, Path]:
+    """results.json (list of records: algo, variant, mean, stderr, seeds, hparams, ...), results.csv,
+    leaderboard.png — each written atomically."""
+    out = Path(out)
+    paths = {"json": out / "results.json", "csv": out / "results.csv", "png": out / "leaderboard.png"}
+    atomic_write_text(paths["json"], json.dumps(records, indent=2))
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["algo", "variant", "mean", "stderr", "seeds", "hparams"])
+    for r in records:
+        writer.writerow([r["algo"], r["variant"], f"{r['mean']:.3f}", f"{r['stderr']:.3f}", r["seeds"],
+                         json.dumps(r["hparams"], sort_keys=True)])
+    atomic_write_text(paths["csv"], buf.getvalue())
+    plot_leaderboard(records, paths["png"], title)
+    return paths
+
+
+def plot_leaderboard(records: list[dict], path: Path, title: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    algos, variants, cells = _grid(records)
+    best = best_per_variant(records)
+    width = 0.8 / max(len(variants), 1)
+    fig, ax = plt.subplots(figsize=(max(8, 0.55 * len(algos) * max(1, len(variants) / 2)), 4.5),
+                           constrained_layout=True)
+    x = np.arange(len(algos))
+    for j, v in enumerate(variants):
+        means = [cells[(a, v)]["mean"] if (a, v) in cells else np.nan for a in algos]
+        errs = [cells[(a, v)]["stderr"] if (a, v) in cells else np.nan for a in algos]
+        errs = [e if math.isfinite(e) else 0.0 for e in errs]
+        bars = ax.bar(x + (j - (len(variants) - 1) / 2) * width, means, width, yerr=errs, capsize=2, label=v)
+        for a_idx, a in enumerate(algos):
+            if best.get(v) == a:
+                bars[a_idx].set_edgecolor("black")
+                bars[a_idx].set_linewidth(1.5)
+    ax.set_xticks(x, algos, rotation=45, ha="right")
+    ax.set_ylabel("true return (mean ± s.e.)")
+    ax.set_title(title)
+    ax.legend(title="dataset", fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=100, format="png")
+    plt.close(fig)
+    return path
