@@ -11,7 +11,7 @@ import itertools
 from dataclasses import dataclass, field
 
 from mirrorpo.errors import MirrorpoError
-from mirrorpo.losses import LOSSES
+from mirrorpo.losses import get_spec
 from mirrorpo.train import TrainConfig
 
 BETAS = (0.01, 0.1, 1.0)
@@ -35,9 +35,13 @@ DEFAULT_GRID = {"beta": BETAS}  # the TRL family: β is their one knob
 
 
 def grid(algo: str, preset: str) -> list[dict[str, float]]:
-    """The hyper-parameter settings searched for ``algo`` (every combination of the grid)."""
-    spec = LOSSES.get(algo)
-    axes = FULL_GRIDS.get(algo, DEFAULT_GRID if spec and any(h.name == "beta" for h in spec.hparams) else {})
+    """The hyper-parameter settings searched for ``algo`` (every combination of the grid).
+
+    A saved objective (``mpo:FILE``) runs with the hyper-parameters stored in its file."""
+    if algo.startswith("mpo:"):
+        return [{}]
+    spec = get_spec(algo)
+    axes = FULL_GRIDS.get(algo, DEFAULT_GRID if any(h.name == "beta" for h in spec.hparams) else {})
     if preset == "quick":
         axes = {k: (v[len(v) // 2],) for k, v in axes.items()}
     names = sorted(axes)

@@ -162,6 +162,7 @@ def make_train(
         return opt_state[1][0].count  # chain(clip, adam): adam's ScaleByAdamState
 
     def train(params0, pairs: Pairs, hparams, key) -> TrainResult:
+        pairs = Pairs(*(jnp.asarray(x) for x in pairs))  # NumPy arrays closed over by a jit become constants
         k_sft, k_po = jax.random.split(key)
         objective_loss = lambda batch, t: objective(batch, hparams, t)  # noqa: E731
         steps = jnp.zeros((), jnp.int32)

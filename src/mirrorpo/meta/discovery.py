@@ -1,0 +1,231 @@
+"""Discovering MPO objectives with OpenAI-ES (DESIGN §5).
+
+Each generation: ask evosax's antithetic OpenAI-ES for a population of flat MPO parameter vectors;
+train one policy per candidate with the inner loop (the whole population in one vmapped program,
+sharded over every visible device); evaluate each policy's true return; tell ES the negated returns
+(evosax minimises). All candidates of a generation share the training and evaluation keys (common
+random numbers), so fitness differences come from the objectives. A non-finite return is the worst
+fitness, counted in the log, never a crash.
+
+After every generation an atomic checkpoint (ES state, generation, best objective, log) lets a
+killed run resume; generation g's randomness is fold_in(seed, g), so a resumed run ends exactly
+where an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import serialization
+
+from mirrorpo.benchmark.presets import Preset, parse_variant
+from mirrorpo.benchmark.runner import Bench, BenchTask, dataset_pairs
+from mirrorpo.errors import MirrorpoError
+from mirrorpo.fileio import atomic_write_bytes, atomic_write_text
+from mirrorpo.losses import MPOObjective, MPOStructure, save_objective
+from mirrorpo.losses.mpo.objective import MPO_HPARAMS, SUFFIX
+from mirrorpo.meta.sharding import population_sharding
+from mirrorpo.train import make_train, registry_objective
+
+WORST_FITNESS = 1e30  # evosax minimises: a diverged candidate ranks last
+
+
+class DiscoveryError(MirrorpoError):
+    """Invalid discovery settings or a checkpoint that does not match them."""
+
+
+@dataclass(frozen=True)
+class DiscoveryConfig:
+    task: str = "tla"
+    variant: str = "noisy-0.3"
+    family: str = "one_step"
+    learn: tuple[str, ...] = ("psi",)
+    temporal: bool = False
+    population: int = 256
+    generations: int = 256
+    sigma0: float = 0.03
+    sigma_decay: float = 0.999
+    lr: float = 0.02
+    seed: int = 0
+    beta: float | None = None  # the objective's fixed hyper-parameters (default: the family's)
+    lam: float | None = None
+
+    def structure(self) -> MPOStructure:
+        return MPOStructure(self.family, tuple(self.learn), self.temporal)
+
+    def objective_hparams(self) -> dict[str, float]:
+        hp = {h.name: h.default for h in MPO_HPARAMS[self.family]}
+        for name in ("beta", "lam"):
+            value = getattr(self, name)
+            if value is not None:
+                if name not in hp:
+                    raise DiscoveryError(f"--{name} does not apply to the {self.family} family.")
+                hp[name] = value
+        return hp
+
+    def validate(self) -> DiscoveryConfig:
+        self.structure()  # raises for an invalid family / learn set
+        parse_variant(self.variant)
+        if self.population < 2 or self.population % 2:
+            raise DiscoveryError(f"--population must be an even number ≥ 2 (antithetic pairs); got {self.population}.")
+        if self.generations < 1 or not self.sigma0 > 0 or not 0 < self.sigma_decay <= 1 or not self.lr > 0:
+            raise DiscoveryError("need generations ≥ 1, sigma0 > 0, 0 < sigma_decay ≤ 1 and lr > 0.")
+        self.objective_hparams()
+        return self
+
+
+def make_strategy(config: DiscoveryConfig, solution: jax.Array):
+    from evosax.algorithms import Open_ES
+
+    return Open_ES(
+        population_size=config.population,
+        solution=solution,
+        use_antithetic_sampling=True,
+        optimizer=optax.adam(config.lr),
+        std_schedule=optax.exponential_decay(config.sigma0, 1, config.sigma_decay),
+    )
+
+
+def mpo_objective(structure: MPOStructure, hparams: dict[str, float]):
+    """Objective for the inner loop whose hparams pytree is the candidate's flat vector."""
+    def objective(batch, flat, t):
+        return structure.loss(flat, batch, progress=t, **hparams)
+    return objective
+
+
+class Discovery:
+    """One discovery run in ``out``; call :meth:`run` (resumes from ``out/checkpoint.msgpack``)."""
+
+    def __init__(self, task: BenchTask, preset: Preset, config: DiscoveryConfig, out: str | Path):
+        self.task, self.preset, self.config, self.out = task, preset, config.validate(), Path(out)
+        self.structure = config.structure()
+        self.hparams = config.objective_hparams()
+        self.center0 = self.structure.init(jax.random.PRNGKey(config.seed))
+        self.strategy = make_strategy(config, self.center0)
+        self.settings = {"config": {**asdict(self.config), "learn": list(self.config.learn)},
+                         "preset": self.preset.name, "eval_episodes": self.preset.eval_episodes}
+
+    # -- fitness ---------------------------------------------------------------------------------
+    def _fitness_fns(self, pairs):
+        spec, _ = registry_objective(f"mpo_{self.config.family}")
+        train = make_train(self.task.step_logp, spec, mpo_objective(self.structure, self.hparams),
+                           pairs.num_pairs, self.preset.train)
+
+        @jax.jit
+        def train_population(population, key):
+            params0 = self.task.initial_params(key)
+            return jax.vmap(train, in_axes=(None, None, 0, None))(params0, pairs, population, key).params
+
+        return train_population
+
+    def evaluate_population(self, train_population, population, key):
+        """(returns [P], train seconds, eval seconds) for one generation's candidates."""
+        k_train, k_eval = jax.random.split(key)
+        t0 = time.perf_counter()
+        params = jax.block_until_ready(train_population(population, k_train))
+        t1 = time.perf_counter()
+        returns = np.asarray(self.task.evaluate(params, k_eval, self.preset.eval_episodes,
+                                                self.preset.eval_horizon)).mean(axis=1)
+        return returns, t1 - t0, time.perf_counter() - t1
+
+    # -- checkpoints -----------------------------------------------------------------------------
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.out / "checkpoint.msgpack"
+
+    def _template(self):
+        return {"es_state": self.strategy.init(jax.random.PRNGKey(0), self.center0, self.strategy.default_params),
+                "generation": 0, "best_flat": np.zeros(self.structure.size, np.float32),
+                "best_return": -np.inf}
+
+    def save_checkpoint(self, state: dict, log: list[dict]) -> None:
+        atomic_write_bytes(self.checkpoint_path, serialization.to_bytes(state))
+        atomic_write_text(self.out / "log.jsonl", "".join(json.dumps(row) + "\n" for row in log))
+
+    def load_checkpoint(self) -> tuple[dict, list[dict]]:
+        settings_path = self.out / "settings.json"
+        if settings_path.is_file():
+            if json.loads(settings_path.read_text()) != self.settings:
+                raise DiscoveryError(f"{self.out} holds a discovery run with other settings; use another --out "
+                                     "or delete it.")
+        else:
+            atomic_write_text(settings_path, json.dumps(self.settings, indent=2))
+        if not self.checkpoint_path.is_file():
+            es_state = self.strategy.init(jax.random.PRNGKey(self.config.seed), self.center0,
+                                          self.strategy.default_params)
+            return {**self._template(), "es_state": es_state}, []
+        try:
+            state = serialization.from_bytes(self._template(), self.checkpoint_path.read_bytes())
+        except Exception as exc:  # msgpack raises several types on a damaged file
+            raise DiscoveryError(f"{self.checkpoint_path} is corrupt ({exc}); delete it to restart.") from exc
+        log_path = self.out / "log.jsonl"
+        log = [json.loads(line) for line in log_path.read_text().splitlines()] if log_path.is_file() else []
+        return state, log[: int(state["generation"])]
+
+    # -- the loop --------------------------------------------------------------------------------
+    def run(self, on_generation: Callable[[dict], None] | None = None, stop_after: int | None = None) -> dict:
+        """Run (or resume) to ``config.generations``; ``stop_after`` ends early after that many new
+        generations (for tests and budgeted sessions). Returns the final summary."""
+        bench = Bench(self.task, self.preset, self.out, seed=self.config.seed)
+        pairs = dataset_pairs(bench.dataset(self.config.variant))
+        train_population = self._fitness_fns(pairs)
+        state, log = self.load_checkpoint()
+        sharding = population_sharding(self.config.population)
+        base_key = jax.random.PRNGKey(self.config.seed)
+        done_now = 0
+        while int(state["generation"]) < self.config.generations:
+            if stop_after is not None and done_now >= stop_after:
+                break
+            gen = int(state["generation"])
+            k_ask, k_fit, k_tell = jax.random.split(jax.random.fold_in(base_key, gen), 3)
+            t0 = time.perf_counter()
+            population, es_state = self.strategy.ask(k_ask, state["es_state"], self.strategy.default_params)
+            population = jax.device_put(population, sharding)
+            returns, t_train, t_eval = self.evaluate_population(train_population, population, k_fit)
+            finite = np.isfinite(returns)
+            fitness = np.where(finite, -returns, WORST_FITNESS)
+            es_state, _ = self.strategy.tell(k_tell, population, jnp.asarray(fitness), es_state,
+                                             self.strategy.default_params)
+            best_i = int(np.argmax(np.where(finite, returns, -np.inf)))
+            if finite.any() and returns[best_i] > state["best_return"]:
+                state["best_return"] = float(returns[best_i])
+                state["best_flat"] = np.asarray(population[best_i], np.float32)
+            state = {**state, "es_state": es_state, "generation": gen + 1}
+            row = {"generation": gen + 1, "return_mean": float(returns[finite].mean()) if finite.any() else None,
+                   "return_max": float(returns[finite].max()) if finite.any() else None,
+                   "return_min": float(returns[finite].min()) if finite.any() else None,
+                   "nonfinite": int((~finite).sum()), "sigma": float(es_state.std),
+                   "best_return": float(state["best_return"]), "train_s": t_train, "eval_s": t_eval,
+                   "seconds": time.perf_counter() - t0}
+            log.append(row)
+            self.save_checkpoint(state, log)
+            done_now += 1
+            if on_generation:
+                on_generation(row)
+        return self.finish(state, log)
+
+    def finish(self, state: dict, log: list[dict]) -> dict:
+        """Export the best candidate and the ES mean as objective files; plot fitness."""
+        from mirrorpo.report.discovery import plot_fitness
+
+        info = {"task": self.task.name, "variant": self.config.variant, "generations": int(state["generation"]),
+                "best_return": float(state["best_return"]), "preset": self.preset.name}
+        have_best = np.isfinite(state["best_return"])
+        best = MPOObjective(self.structure, state["best_flat"] if have_best else np.asarray(self.center0),
+                            dict(self.hparams), {**info, "kind": "best candidate"}, name="best_objective")
+        mean = MPOObjective(self.structure, np.asarray(state["es_state"].mean), dict(self.hparams),
+                            {**info, "kind": "ES mean"}, name="mean_objective")
+        paths = {"best": save_objective(self.out / f"best_objective{SUFFIX}", best),
+                 "mean": save_objective(self.out / f"mean_objective{SUFFIX}", mean)}
+        if log:
+            paths["plot"] = plot_fitness(log, self.out / "fitness.png", f"{self.task.name} / {self.config.variant}")
+        return {"generations": int(state["generation"]), "best_return": float(state["best_return"]),
+                "paths": {k: str(v) for k, v in paths.items()}, "log": log}

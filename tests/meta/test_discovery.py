@@ -1,0 +1,111 @@
+"""Discovery on the toy task: ES wiring, non-finite fitness, kill-and-resume, sharded = unsharded."""
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mirrorpo.benchmark import get_preset
+from mirrorpo.losses import load_objective
+from mirrorpo.meta import Discovery, DiscoveryConfig, DiscoveryError, make_strategy
+from mirrorpo.train import TrainConfig
+from tests.toy_task import ToyTask
+
+TINY = replace(get_preset("quick"), pairs=8, horizon=6, eval_episodes=3, eval_horizon=6,
+               train=TrainConfig(epochs=2, lr=0.05))
+CONFIG = DiscoveryConfig(task="tla", variant="base", population=4, generations=3, learn=("psi", "g"), temporal=True)
+
+
+def test_es_improves_a_known_smooth_fitness():
+    """The evosax wiring (antithetic OpenAI-ES, Adam, σ schedule) minimises a quadratic."""
+    config = DiscoveryConfig(population=32, sigma0=0.1, lr=0.05)
+    target = jnp.linspace(-1, 1, 10)
+    strategy = make_strategy(config, jnp.zeros(10))
+    state = strategy.init(jax.random.PRNGKey(0), jnp.zeros(10), strategy.default_params)
+    start = float(jnp.sum(target**2))
+    for g in range(150):
+        k1, k2 = jax.random.split(jax.random.PRNGKey(g))
+        pop, state = strategy.ask(k1, state, strategy.default_params)
+        state, _ = strategy.tell(k2, pop, jnp.sum((pop - target) ** 2, axis=1), state, strategy.default_params)
+    assert float(jnp.sum((state.mean - target) ** 2)) < 0.1 * start
+
+
+def test_discovery_runs_exports_and_resumes_identically(tmp_path):
+    full = Discovery(ToyTask(), TINY, CONFIG, tmp_path / "full").run()
+    assert full["generations"] == 3 and len(full["log"]) == 3
+    rows = [json.loads(line) for line in (tmp_path / "full" / "log.jsonl").read_text().splitlines()]
+    assert [r["generation"] for r in rows] == [1, 2, 3]
+    assert {"return_mean", "return_max", "return_min", "nonfinite", "sigma", "train_s", "eval_s"} <= set(rows[0])
+    assert rows[1]["sigma"] < rows[0]["sigma"] or rows[0]["sigma"] == pytest.approx(0.03, rel=1e-3)
+    best = load_objective(full["paths"]["best"])
+    assert best.structure.temporal and best.structure.learn == ("psi", "g")
+    assert (tmp_path / "full" / "fitness.png").stat().st_size > 1000
+
+    # kill after one generation, resume with the same command
+    partial = Discovery(ToyTask(), TINY, CONFIG, tmp_path / "resumed").run(stop_after=1)
+    assert partial["generations"] == 1
+    resumed = Discovery(ToyTask(), TINY, CONFIG, tmp_path / "resumed").run()
+    assert resumed["generations"] == 3
+    np.testing.assert_array_equal(load_objective(resumed["paths"]["mean"]).flat,
+                                  load_objective(full["paths"]["mean"]).flat)
+    assert resumed["best_return"] == full["best_return"]
+    with pytest.raises(DiscoveryError, match="other settings"):
+        Discovery(ToyTask(), TINY, replace(CONFIG, population=6), tmp_path / "resumed").run()
+
+
+def test_nonfinite_fitness_is_worst_and_counted(tmp_path, monkeypatch):
+    real = Discovery.evaluate_population
+
+    def poisoned(self, train_population, population, key):
+        returns, a, b = real(self, train_population, population, key)
+        returns = returns.copy()
+        returns[0] = np.nan
+        return returns, a, b
+
+    monkeypatch.setattr(Discovery, "evaluate_population", poisoned)
+    out = Discovery(ToyTask(), TINY, replace(CONFIG, generations=2), tmp_path).run()
+    assert [r["nonfinite"] for r in out["log"]] == [1, 1]
+    assert np.isfinite(out["best_return"])
+
+
+def test_invalid_settings():
+    for kw, msg in (({"population": 3}, "even"), ({"family": "two_step", "learn": ("g",)}, "subset"),
+                    ({"variant": "noisy-0.9"}, "unknown variant"), ({"family": "two_step", "lam": 1.0}, "lam")):
+        with pytest.raises(Exception, match=msg):
+            DiscoveryConfig(**kw).validate()
+
+
+SHARDED_SCRIPT = """
+import sys, json, numpy as np, jax
+sys.path.insert(0, {root!r})
+from dataclasses import replace
+from tests.meta.test_discovery import TINY, CONFIG
+from tests.toy_task import ToyTask
+from mirrorpo.meta import Discovery
+from mirrorpo.losses import load_objective
+out = Discovery(ToyTask(), TINY, replace(CONFIG, generations=2), {out!r}).run()
+print(json.dumps({{"devices": len(jax.devices()), "mean": load_objective(out["paths"]["mean"]).flat.tolist(),
+                  "returns": [r["return_mean"] for r in out["log"]]}}))
+"""
+
+
+@pytest.mark.slow
+def test_sharded_over_two_devices_equals_unsharded(tmp_path):
+    root = str(Path(__file__).resolve().parents[2])
+    results = []
+    for devices in (1, 2):
+        env = {**os.environ, "XLA_FLAGS": f"--xla_force_host_platform_device_count={devices}"}
+        code = SHARDED_SCRIPT.format(root=root, out=str(tmp_path / f"d{devices}"))
+        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert [r["devices"] for r in results] == [1, 2]
+    np.testing.assert_allclose(results[0]["mean"], results[1]["mean"], rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(results[0]["returns"], results[1]["returns"], rtol=1e-4)
