@@ -37,6 +37,7 @@ class ToySampler:
 
 class ToyTask:
     name = "tla"  # datasets of this task are labelled as the TLA task
+    tokens_per_step = ACT
     step_logp = staticmethod(step_logp)
 
     def initial_params(self, key):

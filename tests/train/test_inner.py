@@ -139,3 +139,16 @@ def test_empty_or_inconsistent_pairs_are_rejected(pairs):
         check_pairs(empty)
     with pytest.raises(TrainError, match="inconsistent"):
         check_pairs(pairs._replace(len_l=pairs.len_l[:-1]))
+
+
+def test_tokens_per_step_scales_lengths_only(pairs):
+    """Per-token means: SFT's loss is −L/(n·k); with k tokens per step the loss is divided by k."""
+    spec, objective = registry_objective("sft")
+    config = TrainConfig(epochs=1, lr=1e-9)
+    p0 = init_params(jax.random.PRNGKey(1))
+    one = make_train(step_logp, spec, objective, N, config)(p0, pairs, {}, jax.random.PRNGKey(0))
+    two = make_train(step_logp, spec, objective, N, config, tokens_per_step=ACT)(p0, pairs, {}, jax.random.PRNGKey(0))
+    np.testing.assert_allclose(two.epoch_loss * ACT, one.epoch_loss, rtol=1e-5)
+    np.testing.assert_allclose(two.final_mean_w * ACT, one.final_mean_w, rtol=1e-5)
+    with pytest.raises(TrainError, match="tokens_per_step"):
+        make_train(step_logp, spec, objective, N, config, tokens_per_step=0)

@@ -33,6 +33,7 @@ class BenchTask(Protocol):
 
     name: str  # "tla" | "hopper"
     step_logp: StepLogProb
+    tokens_per_step: int  # length unit of the losses: action dimensions per step (see make_train)
 
     def initial_params(self, key: jax.Array) -> Any: ...  # starting policy of PO (per seed)
 
@@ -100,7 +101,8 @@ class Bench:
         key = (protocol, algos, num_pairs)
         if key not in self._programs:
             specs, objective = switch_objective(list(algos))
-            train = make_train(self.task.step_logp, specs[0], objective, num_pairs, self.preset.train)
+            train = make_train(self.task.step_logp, specs[0], objective, num_pairs, self.preset.train,
+                               self.task.tokens_per_step)
             self._programs[key] = (specs, jax.jit(jax.vmap(train, in_axes=(0, None, 0, 0))))
         return self._programs[key]
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import typer
 
+from mirrorpo.cli.data import app as data_app
+from mirrorpo.cli.experiments import bench, discover
 from mirrorpo.cli.losses import demo, landscape, losses_command
 
 app = typer.Typer(
@@ -16,8 +18,11 @@ app = typer.Typer(
 app.command("losses")(losses_command)
 app.command("landscape")(landscape)
 app.command("demo")(demo)
+app.command("bench")(bench)
+app.command("discover")(discover)
 
 # --- sub-command groups (one line each) ---
+app.add_typer(data_app, name="data")
 
 
 def main() -> None:

@@ -117,7 +117,7 @@ class Discovery:
     def _fitness_fns(self, pairs):
         spec, _ = registry_objective(f"mpo_{self.config.family}")
         train = make_train(self.task.step_logp, spec, mpo_objective(self.structure, self.hparams),
-                           pairs.num_pairs, self.preset.train)
+                           pairs.num_pairs, self.preset.train, self.task.tokens_per_step)
 
         @jax.jit
         def train_population(population, key):

@@ -75,7 +75,7 @@ class TrainResult(NamedTuple):
     params: Any
     epoch_loss: jax.Array  # mean objective per epoch of the objective's phase [E]
     sft_loss: jax.Array  # mean SFT loss per SFT epoch [E_sft] (empty for one-step)
-    final_mean_w: jax.Array  # mean over pairs of ℓ_w after training
+    final_mean_w: jax.Array  # mean over pairs of ℓ_w (per token) after training
     final_mean_l: jax.Array
     final_accuracy: jax.Array  # fraction of pairs with ℓ_w > ℓ_l after training
     steps: jax.Array  # optimizer steps taken (Adam's own counter, summed over phases)
@@ -108,12 +108,20 @@ def make_train(
     objective: Objective,
     num_pairs: int,
     config: TrainConfig = TrainConfig(),
+    tokens_per_step: int = 1,
 ) -> Callable[[Any, Pairs, Any, jax.Array], TrainResult]:
     """Build ``train(params0, pairs, hparams, key) -> TrainResult`` (pure; jit/vmap it).
 
     ``hparams`` is any pytree the objective understands (a dict of floats for registry losses, or
     e.g. ``{"flat": mpo_params, "beta": 1.0}``); vmap over it, over ``key`` or over ``params0``.
+
+    ``tokens_per_step``: the length n the losses see is steps × tokens_per_step. With one token per
+    action dimension, ℓ = L/n is the mean log-probability per action coordinate — the analogue of
+    an LLM's per-token mean — so p = exp(ℓ) spans (0, 1] instead of vanishing as a product over
+    dimensions (which would leave ORPO's odds and the MPO networks nothing to act on).
     """
+    if tokens_per_step < 1:
+        raise TrainError(f"tokens_per_step must be ≥ 1; got {tokens_per_step}.")
     if config.batch_pairs > num_pairs:
         raise TrainError(f"batch_pairs={config.batch_pairs} exceeds the {num_pairs} pairs of the dataset.")
     two_step = spec.protocol != ONE_STEP
@@ -132,7 +140,8 @@ def make_train(
         logp_w = summed_logp(params, pairs.obs_w[idx], pairs.act_w[idx], lw)
         logp_l = summed_logp(params, pairs.obs_l[idx], pairs.act_l[idx], ll)
         ref_w, ref_l = (None, None) if ref is None else (ref[0][idx], ref[1][idx])
-        return PairBatch(logp_w, logp_l, lw.astype(logp_w.dtype), ll.astype(logp_l.dtype), ref_w, ref_l)
+        n_w, n_l = (x.astype(logp_w.dtype) * tokens_per_step for x in (lw, ll))
+        return PairBatch(logp_w, logp_l, n_w, n_l, ref_w, ref_l)
 
     def run_phase(params, opt_state, pairs, key, epochs, loss_of_batch, ref):
         total = epochs * steps_per_epoch
@@ -177,7 +186,7 @@ def make_train(
         params, opt_state, epoch_loss = run_phase(params, optimizer.init(params), pairs, k_po, epochs,
                                                   objective_loss, ref)
         lw, ll = all_logp(params, pairs)
-        mean_w, mean_l = lw / pairs.len_w, ll / pairs.len_l
+        mean_w, mean_l = lw / (pairs.len_w * tokens_per_step), ll / (pairs.len_l * tokens_per_step)
         return TrainResult(params, epoch_loss, sft_loss, mean_w.mean(), mean_l.mean(), (mean_w > mean_l).mean(),
                            steps + adam_steps(opt_state))
 

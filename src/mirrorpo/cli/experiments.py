@@ -1,0 +1,99 @@
+"""``mirrorpo bench`` (the leaderboard) and ``mirrorpo discover`` (ES search for MPO objectives)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mirrorpo.errors import MirrorpoError
+
+ALGOS_HELP = "Comma-separated losses (names, 'a+0.5*b', mpo:FILE) or 'all' (every registered loss)."
+
+
+def split(value: str | None) -> list[str] | None:
+    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
+
+
+def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[str] | None, seeds: int | None,
+              out: Path, seed: int = 0) -> list[dict]:
+    from mirrorpo.benchmark import Bench, get_preset
+    from mirrorpo.cli.progress import progress_bar
+    from mirrorpo.losses import available_losses
+    from mirrorpo.report.leaderboard import print_leaderboard, write_results
+    from mirrorpo.tasks import get_task
+
+    chosen = get_preset(preset)
+    algos = available_losses() if not algos or algos == ["all"] else algos
+    variants = variants or list(chosen.variants)
+    if seeds is not None and seeds < 1:
+        raise MirrorpoError(f"--seeds must be ≥ 1; got {seeds}.")
+    bench = Bench(get_task(task), chosen, out, seeds=seeds, seed=seed)
+    with progress_bar(f"bench {task}/{preset}: cells") as update:
+        records = bench.run(algos, variants, progress=lambda label, d, t: update(d, t, label))
+    title = f"{task.upper()} — {preset} preset"
+    print_leaderboard(records, title)
+    paths = write_results(records, out, title)
+    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+    return records
+
+
+def bench(
+    task: Annotated[str, typer.Option(help="tla | hopper")] = "tla",
+    preset: Annotated[str, typer.Option(help="quick (CPU, minutes) | full (paper scale, GPU)")] = "quick",
+    algos: Annotated[str, typer.Option(help=ALGOS_HELP)] = "all",
+    variants: Annotated[str | None, typer.Option(help="Comma-separated: base, mixed, noisy-EPS, bad-judge "
+                                                      "(default: the preset's).")] = None,
+    seeds: Annotated[int | None, typer.Option(help="Seeds for the best setting (default: the preset's).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default out/bench/TASK-PRESET).")] = None,
+    seed: Annotated[int, typer.Option(help="Base seed (datasets, training, evaluation).")] = 0,
+):
+    """Hyper-parameter search + seeds per (algorithm, dataset) cell; prints and writes the leaderboard."""
+    run_bench(task, preset, split(algos), split(variants), seeds, out or Path(f"out/bench/{task}-{preset}"), seed)
+
+
+def demo(out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/demo")):
+    """The main job: the quick CPU benchmark on TLA with the shipped agents, leaderboard and plot."""
+    run_bench("tla", "quick", None, None, None, out)
+
+
+def discover(
+    task: Annotated[str, typer.Option(help="tla | hopper")] = "tla",
+    variant: Annotated[str, typer.Option(help="Dataset variant to specialise to.")] = "noisy-0.3",
+    family: Annotated[str, typer.Option(help="one-step | two-step")] = "one-step",
+    learn: Annotated[str, typer.Option(help="Functions to learn, comma-separated: psi, g, phi.")] = "psi",
+    temporal: Annotated[bool, typer.Option(help="Temporally-aware functions (see training progress).")] = False,
+    population: Annotated[int, typer.Option(help="ES population (even).")] = 256,
+    generations: Annotated[int | None, typer.Option(help="Default: 256 (TLA) / 128 (Hopper).")] = None,
+    preset: Annotated[str, typer.Option(help="quick | full: data size, inner loop, evaluation episodes.")] = "full",
+    sigma0: Annotated[float, typer.Option()] = 0.03,
+    sigma_decay: Annotated[float, typer.Option()] = 0.999,
+    lr: Annotated[float, typer.Option(help="ES Adam learning rate.")] = 0.02,
+    seed: Annotated[int, typer.Option()] = 0,
+    out: Annotated[Path, typer.Option(help="Run folder (resumes a run found there).")] = Path("out/discover"),
+    distributed: Annotated[bool, typer.Option(help="Join a multi-host run via jax.distributed.")] = False,
+):
+    """Meta-learn an MPO objective with antithetic OpenAI-ES (checkpointed every generation)."""
+    from mirrorpo.benchmark import get_preset
+    from mirrorpo.cli.progress import progress_bar
+    from mirrorpo.meta import Discovery, DiscoveryConfig, init_distributed
+    from mirrorpo.tasks import get_task
+
+    if distributed:
+        init_distributed()
+    names = {"phi": "phi_inv", "phi_inv": "phi_inv", "psi": "psi", "g": "g"}
+    wanted = split(learn) or []
+    unknown = [w for w in wanted if w not in names]
+    if unknown:
+        raise MirrorpoError(f"--learn takes psi, g, phi; got {', '.join(unknown)}.")
+    fam = family.replace("-", "_")
+    gens = generations or (128 if task == "hopper" else 256)
+    config = DiscoveryConfig(task, variant, fam, tuple(names[w] for w in wanted), temporal, population, gens,
+                             sigma0, sigma_decay, lr, seed)
+    run = Discovery(get_task(task), get_preset(preset), config, out)
+    with progress_bar(f"discover {task}/{variant}: generations") as update:
+        done = run.run(on_generation=lambda row: update(row["generation"], gens,
+                                                        f"best {row['best_return']:.1f}"))
+    typer.echo(json.dumps({k: v for k, v in done.items() if k != "log"}, indent=2))
