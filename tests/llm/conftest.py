@@ -1,0 +1,92 @@
+"""Tiny local model, tokenizer and preference data for the LLM tests (nothing is downloaded)."""
+
+from __future__ import annotations
+
+import json
+import random
+import warnings
+
+import pytest
+
+pytest.importorskip("torch")
+pytest.importorskip("trl")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _quiet_and_offline():
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    import datasets
+    import transformers
+
+    datasets.disable_progress_bars()
+    transformers.logging.set_verbosity_error()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    yield
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    from mirrorpo.llm.tiny import char_tokenizer
+
+    return char_tokenizer()
+
+
+@pytest.fixture
+def make_model(tokenizer):
+    from mirrorpo.llm.tiny import tiny_llama
+
+    def make(seed: int = 0):
+        return tiny_llama(tokenizer, hidden=32, layers=1, heads=2, seed=seed)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def pref_rows():
+    from mirrorpo.llm.tiny import SortTask
+
+    task, rng = SortTask(3, 5), random.Random(0)
+    rows = []
+    for _ in range(16):
+        p, a = task.sample(rng)
+        rows.append({"prompt": p, "chosen": a, "rejected": task.digits_of(p)[::-1]})
+    return rows
+
+
+@pytest.fixture
+def pref_dataset(pref_rows):
+    from datasets import Dataset
+
+    return Dataset.from_list(pref_rows)
+
+
+@pytest.fixture(scope="session")
+def local_model_dir(tmp_path_factory, tokenizer):
+    """A tiny model and tokenizer saved with save_pretrained, as a user's local checkpoint."""
+    from mirrorpo.llm.tiny import tiny_llama
+
+    path = tmp_path_factory.mktemp("tiny-llama")
+    tiny_llama(tokenizer, hidden=32, layers=1, heads=2).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def jsonl_dataset(tmp_path_factory, pref_rows):
+    path = tmp_path_factory.mktemp("data") / "pairs.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in pref_rows))
+    return path
+
+
+TINY_SETTINGS = dict(per_device_train_batch_size=4, max_steps=3, learning_rate=1e-2, bf16=False,
+                     gradient_checkpointing=False, report_to=[], logging_steps=1, save_strategy="no", use_cpu=True,
+                     disable_tqdm=True, seed=0, lr_scheduler_type="constant")
+
+
+def tiny_args(out, **kw):
+    """A MirrorPOConfig for a few CPU steps."""
+    from mirrorpo.llm.trainer import MirrorPOConfig
+
+    return MirrorPOConfig(output_dir=str(out), **{**TINY_SETTINGS, **kw})
