@@ -22,6 +22,7 @@ app.command("bench")(bench)
 app.command("discover")(discover)
 
 # --- sub-command groups (one line each) ---
+from mirrorpo.cli.agents import app as agents_app; app.add_typer(agents_app, name="agents")  # noqa: I001
 app.add_typer(data_app, name="data")
 
 

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Exact commands that trained the shipped agents (CPU, 2 shared cores, run in parallel, nice'd).
+# Each writes runs/agents/<name>/{step_<N>,final}.{safetensors,json} and log.jsonl; the shipped
+# checkpoints were then picked and evaluated by scripts/ship_agents.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p runs/agents
+MP=".venv/bin/mirrorpo"
+nice -n 19 $MP agents train --env ant --out runs/agents/ant --steps 10000000 --seed 0 \
+  --checkpoint-every 500000 > runs/agents/ant.out 2>&1 &
+nice -n 19 $MP agents train --env three_legged_ant --out runs/agents/tla --steps 10000000 --seed 1 \
+  --checkpoint-every 500000 > runs/agents/tla.out 2>&1 &
+nice -n 19 $MP agents train --env hopper --out runs/agents/hopper --steps 6000000 --seed 2 --gamma 0.99 \
+  --checkpoint-every 250000 > runs/agents/hopper.out 2>&1 &
+wait

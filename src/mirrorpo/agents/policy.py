@@ -1,0 +1,126 @@
+"""The Gaussian policy and its trajectory log-likelihood (DESIGN §2).
+
+Policy (purejaxrl style): observations are normalised with stored running statistics
+(``obs_mean``, ``obs_std``, clipped to ±``OBS_CLIP``), a tanh MLP gives the action mean μ(s), and a
+state-independent ``log_std`` gives σ. Sampled actions are ``μ + σ·ε``; deterministic actions are μ.
+The environment executes ``clip(action, -1, 1)`` and rollouts store the clipped action (no tanh
+squashing: clipping, documented here and in docs/envs.md).
+
+Probability convention (DESIGN §2 — probabilities in (0, 1]): the per-step probability of a stored
+action a ∈ [-1, 1]^A is the probability, under the clipped Gaussian, of the action's *bin* at
+resolution ``RESOLUTION`` = h, independently per dimension:
+
+    P(a_i) = Φ((u_i − μ_i)/σ_i) − Φ((l_i − μ_i)/σ_i),  [l_i, u_i] = [a_i − h/2, a_i + h/2],
+
+where a bin that touches a bound of the action range extends to ±∞ (clipping sends the whole tail
+there). ``log π(a|s) = Σ_i log P(a_i)`` ≤ 0. It is computed in log space with ``log_ndtr`` and a
+stable log-diff-exp, evaluated in the left tail (by symmetry) so it stays finite and differentiable
+far in the tails. :func:`step_log_probs` is the one function every loss uses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+RESOLUTION = 0.05  # bin width h of the action-probability convention
+OBS_CLIP = 10.0
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+_FAR = 1e3  # stands in for ±∞ at the edge bins (finite so gradients stay finite)
+
+Params = dict[str, Any]
+
+
+def init_mlp(key: jax.Array, sizes: tuple[int, ...], last_scale: float = 1.0) -> list[dict[str, jax.Array]]:
+    """Orthogonal-initialised MLP layers [{"w", "b"}, ...] for layer sizes (in, h1, ..., out)."""
+    layers = []
+    keys = jax.random.split(key, len(sizes) - 1)
+    for i, (k, n_in, n_out) in enumerate(zip(keys, sizes[:-1], sizes[1:], strict=True)):
+        scale = last_scale if i == len(sizes) - 2 else jnp.sqrt(2.0)
+        w = jax.nn.initializers.orthogonal(scale)(k, (n_in, n_out), jnp.float32)
+        layers.append({"w": w, "b": jnp.zeros((n_out,), jnp.float32)})
+    return layers
+
+
+def mlp(layers, x: jax.Array) -> jax.Array:
+    for layer in layers[:-1]:
+        x = jnp.tanh(x @ layer["w"] + layer["b"])
+    return x @ layers[-1]["w"] + layers[-1]["b"]
+
+
+def init_policy(key: jax.Array, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (64, 64),
+                init_log_std: float = -0.5) -> Params:
+    return {
+        "obs_mean": jnp.zeros((obs_dim,), jnp.float32),
+        "obs_std": jnp.ones((obs_dim,), jnp.float32),
+        "actor": init_mlp(key, (obs_dim, *hidden, act_dim), last_scale=0.01),
+        "log_std": jnp.full((act_dim,), init_log_std, jnp.float32),
+    }
+
+
+def normalize(params: Params, obs: jax.Array) -> jax.Array:
+    return jnp.clip((obs - params["obs_mean"]) / params["obs_std"], -OBS_CLIP, OBS_CLIP)
+
+
+def distribution(params: Params, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """(μ, σ) of the Gaussian policy at observations [..., O] → ([..., A], [A])."""
+    mu = mlp(params["actor"], normalize(params, obs))
+    sigma = jnp.exp(jnp.clip(params["log_std"], LOG_STD_MIN, LOG_STD_MAX))
+    return mu, jnp.broadcast_to(sigma, mu.shape)
+
+
+def act(params: Params, obs: jax.Array, key: jax.Array, deterministic: bool | jax.Array = False) -> jax.Array:
+    """Executed action clip(μ + σ·ε, -1, 1) (or clip(μ) when deterministic)."""
+    mu, sigma = distribution(params, obs)
+    eps = jax.random.normal(key, mu.shape, mu.dtype)
+    raw = jnp.where(deterministic, mu, mu + sigma * eps)
+    return jnp.clip(raw, -1.0, 1.0)
+
+
+def _log1mexp(x: jax.Array) -> jax.Array:
+    """log(1 − eˣ) for x ≤ 0, stable at both ends (Mächler 2012)."""
+    x = jnp.minimum(x, -1e-30)
+    return jnp.where(x > -0.6931472, jnp.log(-jnp.expm1(x)), jnp.log1p(-jnp.exp(x)))
+
+
+def log_interval_prob(z_lo: jax.Array, z_hi: jax.Array) -> jax.Array:
+    """log(Φ(z_hi) − Φ(z_lo)) for z_lo < z_hi, stable in both tails and differentiable."""
+    flip = (z_lo + z_hi) > 0  # use Φ(b) − Φ(a) = Φ(−a) − Φ(−b) to stay in the left tail
+    lo = jnp.where(flip, -z_hi, z_lo)
+    hi = jnp.where(flip, -z_lo, z_hi)
+    log_hi = jax.scipy.special.log_ndtr(hi)
+    log_lo = jax.scipy.special.log_ndtr(lo)
+    return log_hi + _log1mexp(log_lo - log_hi)
+
+
+def action_log_prob_dims(mu: jax.Array, sigma: jax.Array, action: jax.Array,
+                         resolution: float = RESOLUTION) -> jax.Array:
+    """Per-dimension log-probability of each action's bin [..., A] (all ≤ 0)."""
+    half = 0.5 * resolution
+    lo = jnp.where(action - half <= -1.0, -_FAR, action - half)
+    hi = jnp.where(action + half >= 1.0, _FAR, action + half)
+    return jnp.minimum(log_interval_prob((lo - mu) / sigma, (hi - mu) / sigma), 0.0)
+
+
+def step_log_probs(params: Params, obs: jax.Array, actions: jax.Array, resolution: float = RESOLUTION) -> jax.Array:
+    """log π(a_t|s_t) per step: (params, obs [..., T, O], actions [..., T, A]) → [..., T], each ≤ 0."""
+    mu, sigma = distribution(params, obs)
+    return action_log_prob_dims(mu, sigma, actions, resolution).sum(axis=-1)
+
+
+def trajectory_log_likelihood(params: Params, obs: jax.Array, actions: jax.Array, lengths: jax.Array,
+                              resolution: float = RESOLUTION) -> jax.Array:
+    """Summed log-likelihood L = Σ_{t < length} log π(a_t|s_t) ≤ 0 of padded trajectories
+    (obs [..., T, O], actions [..., T, A], lengths [...]) → [...]. Differentiable in ``params``."""
+    lp = step_log_probs(params, obs, actions, resolution)
+    mask = jnp.arange(lp.shape[-1]) < jnp.asarray(lengths)[..., None]
+    return jnp.sum(jnp.where(mask, lp, 0.0), axis=-1)
+
+
+def gaussian_log_density(params: Params, obs: jax.Array, raw_actions: jax.Array) -> jax.Array:
+    """Log-density of unclipped actions (used by PPO's ratio only, not by the PO losses)."""
+    mu, sigma = distribution(params, obs)
+    z = (raw_actions - mu) / sigma
+    return jnp.sum(-0.5 * z**2 - jnp.log(sigma) - 0.5 * jnp.log(2 * jnp.pi), axis=-1)

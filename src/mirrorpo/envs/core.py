@@ -1,0 +1,121 @@
+"""Environment construction: Ant, Three-Legged Ant (TLA) and Hopper on brax.
+
+Backend: **spring** (brax's spring-based maximal-coordinates physics) by default, chosen by
+measurement on the CPU machine (docs/envs.md, benchmarks/results/envs.json): it is the fastest
+backend for both Ant and Hopper on CPU (DESIGN §7: Ant 7.6k/17.9k/21.6k steps/s at batch 1/16/128,
+≈1.3× mjx; Hopper 31.7k/34.0k/89.9k, 10–30× mjx), it gave no NaNs, whereas ``generalized`` is 3–10×
+slower and produced NaNs on Ant, and ``positional`` is 2–3× slower. ``mjx`` (MuJoCo's own solver,
+the most faithful) is available through ``backend="mjx"`` — the right choice on a GPU — but all
+shipped agents were trained and evaluated with ``spring``; returns are only comparable within one
+backend.
+
+Conventions (all environments):
+
+* actions are clipped to [-1, 1] (the actuators' control range) *before* the physics and the
+  reward see them; the clipped action is the executed action, and the one rollouts store;
+* ``ant`` / ``three_legged_ant`` never terminate early (``terminate_when_unhealthy=False``: an
+  unhealthy ant just loses its +1 healthy bonus), so every Ant/TLA episode has the full length;
+  ``hopper`` terminates when unhealthy (brax's default ranges);
+* the per-step true reward is brax's reward (TLA: minus the leg-4 penalty below).
+
+TLA penalty: in brax's ``ant.xml`` the *first two* actuators drive the fourth leg (``hip_4``,
+``ankle_4``). TLA charges ``TLA_PENALTY * (a[0]**2 + a[1]**2)`` per step on the clipped commands,
+on top of Ant's own control cost — nothing else differs from Ant (same observation and action
+spaces, same physics, same other reward terms).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from mirrorpo.errors import MirrorpoError
+
+DEFAULT_BACKEND = "spring"
+BACKENDS = ("spring", "positional", "generalized", "mjx")
+
+# Per-step penalty per unit of squared command on each of the fourth leg's two actuators.
+TLA_PENALTY = 2.0
+# Indices of the fourth leg's actuators (hip_4, ankle_4) in brax's ant.xml actuator order.
+TLA_LEG4_ACTUATORS = (0, 1)
+
+
+class EnvError(MirrorpoError):
+    """Unknown environment or backend, or an invalid rollout request."""
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    name: str
+    obs_dim: int
+    act_dim: int
+    episode_length: int  # default (maximum) episode length in steps
+    terminates: bool  # whether episodes can end early
+    dt: float
+
+
+SPECS = {
+    "ant": EnvSpec("ant", 27, 8, 1000, False, 0.05),
+    "three_legged_ant": EnvSpec("three_legged_ant", 27, 8, 1000, False, 0.05),
+    "hopper": EnvSpec("hopper", 11, 3, 1000, True, 0.008),
+}
+ENV_NAMES = tuple(SPECS)
+
+
+def get_spec(name: str) -> EnvSpec:
+    if name not in SPECS:
+        raise EnvError(f"unknown environment '{name}'; valid: {', '.join(ENV_NAMES)}.")
+    return SPECS[name]
+
+
+def _check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise EnvError(f"unknown brax backend '{backend}'; valid: {', '.join(BACKENDS)}.")
+
+
+def tla_penalty(action):
+    """The TLA penalty of (already clipped) actions [..., 8] → [...]."""
+    import jax.numpy as jnp
+
+    leg4 = jnp.take(action, jnp.asarray(TLA_LEG4_ACTUATORS), axis=-1)
+    return TLA_PENALTY * jnp.sum(jnp.square(leg4), axis=-1)
+
+
+@functools.cache
+def make(name: str, backend: str = DEFAULT_BACKEND):
+    """A brax environment (``reset(key)``, ``step(state, action)``, single, un-batched) for ``name``.
+
+    Brax is imported here, not at package import time."""
+    get_spec(name)
+    _check_backend(backend)
+    import jax.numpy as jnp
+    from brax import envs as brax_envs
+    from brax.envs.base import Wrapper
+
+    class _Clipped(Wrapper):
+        """Clips actions to [-1, 1] before the physics and the reward."""
+
+        def step(self, state, action):
+            return self.env.step(state, jnp.clip(action, -1.0, 1.0))
+
+    class _ThreeLeggedAnt(Wrapper):
+        """Ant plus ``TLA_PENALTY`` per unit squared command on the fourth leg's actuators."""
+
+        def step(self, state, action):
+            action = jnp.clip(action, -1.0, 1.0)
+            nstate = self.env.step(state, action)
+            penalty = tla_penalty(action)
+            metrics = dict(nstate.metrics)
+            metrics["tla_penalty"] = -penalty
+            return nstate.replace(reward=nstate.reward - penalty, metrics=metrics)
+
+        def reset(self, rng):
+            state = self.env.reset(rng)
+            metrics = dict(state.metrics)
+            metrics["tla_penalty"] = jnp.zeros(())
+            return state.replace(metrics=metrics)
+
+    if name in ("ant", "three_legged_ant"):
+        base = brax_envs.get_environment("ant", backend=backend, terminate_when_unhealthy=False)
+        return _ThreeLeggedAnt(base) if name == "three_legged_ant" else _Clipped(base)
+    return _Clipped(brax_envs.get_environment("hopper", backend=backend))

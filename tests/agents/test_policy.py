@@ -1,0 +1,117 @@
+"""The policy's trajectory log-likelihood (DESIGN §2 convention) and checkpoints."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import mpmath
+import numpy as np
+import pytest
+from scipy.special import ndtr
+
+from mirrorpo.agents import CheckpointError, checkpoint
+from mirrorpo.agents.policy import (
+    RESOLUTION,
+    action_log_prob_dims,
+    distribution,
+    init_policy,
+    log_interval_prob,
+    step_log_probs,
+    trajectory_log_likelihood,
+)
+
+
+def _random_policy(seed=0, obs_dim=11, act_dim=3):
+    p = init_policy(jax.random.PRNGKey(seed), obs_dim, act_dim)
+    # non-trivial normaliser and last layer so the means vary
+    p["obs_mean"] = jax.random.normal(jax.random.PRNGKey(seed + 1), (obs_dim,))
+    p["obs_std"] = jnp.exp(jax.random.normal(jax.random.PRNGKey(seed + 2), (obs_dim,)) * 0.3)
+    p["actor"][-1]["w"] = p["actor"][-1]["w"] * 50
+    return p
+
+
+def _numpy_step_log_probs(params, obs, actions, h=RESOLUTION):
+    """Per-step reference in float64 NumPy: Σ_i log(Φ(u_i) − Φ(l_i)), edge bins open."""
+    mu, sigma = (np.asarray(x, np.float64) for x in distribution(params, jnp.asarray(obs)))
+    a = np.asarray(actions, np.float64)
+    lo = np.where(a - h / 2 <= -1, -np.inf, a - h / 2)
+    hi = np.where(a + h / 2 >= 1, np.inf, a + h / 2)
+    p = ndtr((hi - mu) / sigma) - ndtr((lo - mu) / sigma)
+    return np.log(p).sum(-1)
+
+
+def test_log_likelihood_matches_numpy_and_is_nonpositive():
+    params = _random_policy()
+    obs = jax.random.normal(jax.random.PRNGKey(5), (4, 20, 11)) * 2
+    actions = jnp.clip(jax.random.normal(jax.random.PRNGKey(6), (4, 20, 3)), -1, 1)  # includes edge bins
+    actions = actions.at[0, :5].set(1.0).at[1, :5].set(-1.0)
+    lengths = jnp.array([20, 13, 1, 7])
+    lp = np.asarray(step_log_probs(params, obs, actions))
+    ref = _numpy_step_log_probs(params, obs, actions)
+    assert lp.shape == (4, 20)
+    np.testing.assert_allclose(lp, ref, rtol=1e-4, atol=1e-4)
+    assert np.all(lp <= 0)
+    L = np.asarray(trajectory_log_likelihood(params, obs, actions, lengths))
+    expected = np.array([ref[i, :n].sum() for i, n in enumerate(np.asarray(lengths))])
+    np.testing.assert_allclose(L, expected, rtol=1e-4, atol=1e-3)
+    assert np.all(L <= 0)
+
+
+def test_edge_bins_take_the_tail_and_probabilities_sum_to_one():
+    mu, sigma = jnp.array([0.3]), jnp.array([0.4])
+    h = 0.25  # bins centred on -1, -0.75, ..., 1: edge bins open to ±inf
+    centres = jnp.linspace(-1, 1, 9)[:, None]
+    p = jnp.exp(action_log_prob_dims(mu, sigma, centres, h))
+    assert float(p.sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("z", [-40.0, -12.0, 8.0, 35.0])
+def test_tails_are_accurate_and_differentiable(z):
+    w = 0.05
+    got = float(log_interval_prob(jnp.float32(z), jnp.float32(z + w)))
+    mpmath.mp.dps = 50
+    lo, hi = (z, z + w) if z < 0 else (-z - w, -z)  # exact symmetry keeps mpmath in the left tail
+    ref = float(mpmath.log(mpmath.ncdf(hi) - mpmath.ncdf(lo)))
+    assert np.isfinite(got) and got == pytest.approx(ref, rel=1e-3, abs=1e-3)
+    g = jax.grad(lambda m: action_log_prob_dims(m, jnp.float32(0.01), jnp.float32(0.0), 0.0005))(jnp.float32(z * 0.01))
+    assert np.isfinite(float(g))
+
+
+def test_log_likelihood_gradient_is_finite_far_from_the_actions():
+    params = _random_policy()
+    obs = jax.random.normal(jax.random.PRNGKey(5), (2, 10, 11))
+    actions = jnp.ones((2, 10, 3)) * jnp.array([1.0, -1.0, 0.2])
+    params["log_std"] = jnp.full((3,), -4.5)
+    g = jax.grad(lambda p: trajectory_log_likelihood(p, obs, actions, jnp.array([10, 4])).sum())(params)
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(g))
+
+
+def test_checkpoint_round_trip_is_exact(tmp_path):
+    params = _random_policy(seed=3)
+    meta = checkpoint.save(tmp_path / "agent", params, {"env": "hopper", "steps": 123, "seed": 3})
+    loaded, meta2 = checkpoint.load(tmp_path / "agent", env="hopper")
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(loaded), strict=True):
+        assert a.dtype == b.dtype and np.array_equal(np.asarray(a), np.asarray(b))
+    assert meta2 == meta and meta["obs_dim"] == 11 and meta["act_dim"] == 3 and len(meta["sha256"]) == 64
+    assert meta["policy_hidden"] == [64, 64]
+
+
+def test_checkpoint_wrong_env_and_corruption_raise_clear_errors(tmp_path):
+    params = _random_policy(seed=3)
+    checkpoint.save(tmp_path / "agent", params, {"env": "hopper"})
+    with pytest.raises(CheckpointError, match="does not fit environment 'ant'"):
+        checkpoint.load(tmp_path / "agent", env="ant")
+    blob = bytearray((tmp_path / "agent.safetensors").read_bytes())
+    blob[-3] ^= 0xFF
+    (tmp_path / "agent.safetensors").write_bytes(bytes(blob))
+    with pytest.raises(CheckpointError, match="corrupt"):
+        checkpoint.load(tmp_path / "agent")
+    (tmp_path / "agent.json").write_text("{not json")
+    with pytest.raises(CheckpointError, match="corrupt"):
+        checkpoint.load(tmp_path / "agent")
+    (tmp_path / "x.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(CheckpointError, match="not a mirrorpo policy checkpoint"):
+        checkpoint.load(tmp_path / "x")
+    with pytest.raises(CheckpointError, match="not found"):
+        checkpoint.load(tmp_path / "missing")
+    assert issubclass(CheckpointError, ValueError)

@@ -1,0 +1,68 @@
+"""The shipped agents: manifest, structure of the paper, and returns re-measured on a few episodes."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from mirrorpo.agents import load_agent, shipped
+from mirrorpo.agents.checkpoint import sha256_file
+
+EPISODES = 6  # full-length episodes per re-measurement (one batch)
+
+
+def test_manifest_lists_the_four_agents_with_hashes():
+    m = shipped.manifest()
+    names = [a["name"] for a in m["agents"]]
+    assert sorted(names) == sorted(shipped.AGENT_NAMES)
+    for a in m["agents"]:
+        assert sha256_file(shipped.ROOT / a["file"]) == a["sha256"]
+        assert a["steps"] > 0 and "seed" in a and a["training_command"]
+        for r in a["returns"].values():
+            assert set(r) >= {"mean", "stderr", "episodes"} and r["episodes"] >= 1 and r["stderr"] >= 0
+        _params, meta = load_agent(a["name"], a["env"])
+        assert meta["env"] == a["env"]
+
+
+def test_manifest_has_the_structure_of_the_paper():
+    r = {a["name"]: a["returns"] for a in shipped.list_agents()}
+    orig_ant, orig_tla = r["ant_original"]["ant"]["mean"], r["ant_original"]["three_legged_ant"]["mean"]
+    target_tla = r["tla_target"]["three_legged_ant"]["mean"]
+    assert orig_ant > orig_tla + 500  # the original agent pays heavily for its fourth leg on TLA
+    assert target_tla >= 1.8 * orig_tla
+    assert r["hopper_expert"]["hopper"]["mean"] >= 2 * r["hopper_bad"]["hopper"]["mean"]
+
+
+def test_cli_list_json():
+    out = subprocess.run([sys.executable, "-c", "from mirrorpo.cli import main; main()", "agents", "list", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    agents = json.loads(out)
+    assert {a["name"] for a in agents} == set(shipped.AGENT_NAMES)
+    for a in agents:
+        assert a["env"] in ("ant", "three_legged_ant", "hopper")
+        for r in a["returns"].values():
+            assert isinstance(r["mean"], float) and isinstance(r["stderr"], float) and isinstance(r["episodes"], int)
+
+
+def test_cli_import_does_not_import_brax():
+    code = "import sys, mirrorpo.cli; assert 'brax' not in sys.modules and 'mujoco' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,env", [("ant_original", "ant"), ("ant_original", "three_legged_ant"),
+                                      ("tla_target", "three_legged_ant"), ("hopper_expert", "hopper"),
+                                      ("hopper_bad", "hopper")])
+def test_returns_remeasured_are_consistent_with_manifest(name, env):
+    """A few fresh full-length episodes (other seeds than the manifest's) must agree with the manifest's
+    mean within 4 combined standard errors plus 10 % (policies' return distributions are skewed)."""
+    from mirrorpo.agents.train import evaluate
+
+    params, meta = load_agent(name, env)
+    ref = shipped.entry(name)["returns"][env]
+    got = evaluate(env, params, EPISODES, seed=777, backend=meta["backend"])
+    sd = ref["stderr"] * np.sqrt(ref["episodes"])  # per-episode spread from the manifest
+    tol = 4 * np.sqrt(ref["stderr"] ** 2 + sd**2 / EPISODES) + 0.1 * abs(ref["mean"])
+    assert abs(got["mean"] - ref["mean"]) <= tol, (got, ref, tol)
