@@ -1,0 +1,157 @@
+"""The two diagnostic tasks (DESIGN §1), assembled from envs + agents for data, bench and discover.
+
+| task | PO env (true reward) | agents (0, 1) | PO starts from |
+|---|---|---|---|
+| ``tla`` | three_legged_ant | tla_target, ant_original | the original agent |
+| ``hopper`` | hopper | hopper_expert, hopper_bad | a randomly initialised policy (per seed) |
+
+Offline PO trains the policy's actor and log-std; its observation normalisation is frozen (the
+original agent's for TLA, the expert's for Hopper — a statistic of the data's states, not a
+behaviour). Evaluation: deterministic actions (the mean), random start states, true reward.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from mirrorpo.data.generation import TASKS
+from mirrorpo.errors import MirrorpoError
+
+FROZEN = ("obs_mean", "obs_std")  # policy entries offline PO does not train
+
+
+@dataclass(frozen=True)
+class SuiteTask:
+    """A :class:`mirrorpo.benchmark.BenchTask` on brax physics with the shipped agents."""
+
+    name: str
+    random_init: bool  # PO starts from a random policy (Hopper) or from agent 1 (TLA's original agent)
+
+    @property
+    def env(self) -> str:
+        return TASKS[self.name].env
+
+    @property
+    def agent_names(self) -> tuple[str, str]:
+        return TASKS[self.name].agents
+
+    @functools.cached_property
+    def agents(self) -> list[tuple[dict, dict]]:
+        from mirrorpo.agents import load_agent
+
+        return [load_agent(name, self.env) for name in self.agent_names]
+
+    @property
+    def tokens_per_step(self) -> int:
+        from mirrorpo.envs import get_spec
+
+        return get_spec(self.env).act_dim
+
+    @functools.cached_property
+    def frozen(self) -> dict:
+        """Observation normalisation of the PO policy (agent 0's for a random start, else agent 1's)."""
+        params = self.agents[0 if self.random_init else 1][0]
+        return {k: params[k] for k in FROZEN}
+
+    def full_params(self, trainable: dict) -> dict:
+        return {**self.frozen, **trainable}
+
+    def step_logp(self, trainable, obs, actions):
+        from mirrorpo.agents import step_log_probs
+
+        return step_log_probs(self.full_params(trainable), obs, actions)
+
+    def initial_params(self, key: jax.Array) -> dict:
+        """Trainable part (actor, log_std) of the policy PO starts from."""
+        if not self.random_init:
+            params = self.agents[1][0]
+            return {k: v for k, v in params.items() if k not in FROZEN}
+        from mirrorpo.agents import init_policy
+        from mirrorpo.envs import get_spec
+
+        spec, meta = get_spec(self.env), self.agents[0][1]
+        hidden = tuple(meta.get("policy_hidden", (64, 64)))
+        params = init_policy(key, spec.obs_dim, spec.act_dim, hidden)
+        return {k: v for k, v in params.items() if k not in FROZEN}
+
+    # -- evaluation ------------------------------------------------------------------------------
+    def evaluate(self, trainable, key: jax.Array, episodes: int, horizon: int) -> np.ndarray:
+        """True returns [P, episodes] of a batch of P trained policies (deterministic actions)."""
+        return np.asarray(_evaluate(self.env, horizon, episodes)(self.frozen, trainable, key))
+
+    # -- data ------------------------------------------------------------------------------------
+    def sampler(self) -> SuiteSampler:
+        return SuiteSampler(self)
+
+
+@functools.lru_cache(maxsize=16)
+def _evaluate(env: str, horizon: int, episodes: int):
+    from mirrorpo.envs import DEFAULT_BACKEND, make, rollout
+
+    make(env, DEFAULT_BACKEND)  # build (and cache) the brax env outside any trace, or its arrays would leak as tracers
+
+    def run(frozen, trainable, key):
+        keys = jax.random.split(key, episodes)  # the same start states for every policy
+
+        def one(t):
+            return rollout(env, {**frozen, **t}, keys, horizon, deterministic=True).returns
+
+        return jax.vmap(one)(trainable)
+
+    return jax.jit(run)
+
+
+class SuiteSampler:
+    """Samples trajectory pairs with the task's two shipped agents (stochastic actions)."""
+
+    def __init__(self, task: SuiteTask):
+        from mirrorpo.envs import get_spec
+
+        self.task = task
+        self.env = task.env
+        spec = get_spec(task.env)
+        self.obs_dim, self.act_dim = spec.obs_dim, spec.act_dim
+        self.agents = [{"name": name, "env": meta.get("env"), "sha256": meta.get("sha256")}
+                       for name, (_, meta) in zip(task.agent_names, task.agents)]
+        self._stacked = jax.tree.map(lambda a, b: jnp.stack([a, b]), task.agents[0][0], task.agents[1][0])
+
+    def __call__(self, key: jax.Array, agent_ids: np.ndarray, horizon: int, same_start: bool):
+        n = agent_ids.shape[0]
+        k_act, k_reset = jax.random.split(key)
+        act_keys = jax.random.split(k_act, 2 * n)
+        reset_keys = jax.random.split(k_reset, n if same_start else 2 * n)
+        if same_start:
+            reset_keys = jnp.repeat(reset_keys, 2, axis=0)  # both trajectories of pair i share a start
+        out = _sample(self.env, horizon)(self._stacked, jnp.asarray(agent_ids).reshape(-1), act_keys, reset_keys)
+        return tuple(np.asarray(x).reshape((n, 2) + x.shape[1:]) for x in out)
+
+
+@functools.lru_cache(maxsize=16)
+def _sample(env: str, horizon: int):
+    from mirrorpo.envs import DEFAULT_BACKEND, make, rollout
+
+    make(env, DEFAULT_BACKEND)  # outside any trace (see _evaluate)
+
+    def run(stacked, ids, act_keys, reset_keys):
+        def one(i, k, rk):
+            params = jax.tree.map(lambda x: x[i], stacked)
+            r = rollout(env, params, k[None], horizon, deterministic=False, reset_keys=rk[None])
+            return jax.tree.map(lambda x: x[0], tuple(r))
+
+        return jax.vmap(one)(ids, act_keys, reset_keys)
+
+    return jax.jit(run)
+
+
+SUITE = {"tla": SuiteTask("tla", random_init=False), "hopper": SuiteTask("hopper", random_init=True)}
+
+
+def get_task(name: str) -> SuiteTask:
+    if name not in SUITE:
+        raise MirrorpoError(f"unknown task '{name}'; valid: {', '.join(SUITE)}.")
+    return SUITE[name]
