@@ -9,8 +9,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from mirrorpo import losses as jl  # noqa: E402
-from mirrorpo.llm import losses as tl  # noqa: E402
+from mirrorpo import losses as jl
+from mirrorpo.llm import losses as tl
 
 FIELDS = ("logp_w", "logp_l", "ref_logp_w", "ref_logp_l")
 
@@ -20,7 +20,7 @@ def random_batch(seed: int, pairs: int = 7) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
     len_w = rng.integers(1, 40, pairs).astype(np.float64)
     len_l = rng.integers(1, 40, pairs).astype(np.float64)
-    mean = lambda: -np.exp(rng.uniform(np.log(1e-3), np.log(4.0), pairs))  # noqa: E731
+    mean = lambda: -np.exp(rng.uniform(np.log(1e-3), np.log(4.0), pairs))
     return {
         "logp_w": mean() * len_w, "logp_l": mean() * len_l, "len_w": len_w, "len_l": len_l,
         "ref_logp_w": mean() * len_w, "ref_logp_l": mean() * len_l,
@@ -220,7 +220,8 @@ def test_errors_match_the_jax_side(tmp_path):
     ]
     messages = []
     for name, j, t, hp in cases:
-        messages.append(_same_error(lambda: jl.pair_loss(name, j, **hp), lambda: tl.pair_loss(name, t, **hp)))
+        messages.append(_same_error(lambda name=name, j=j, hp=hp: jl.pair_loss(name, j, **hp),
+                                    lambda name=name, t=t, hp=hp: tl.pair_loss(name, t, **hp)))
     assert "Valid names" in messages[0] and "needs a reference" in messages[1]
     path = make_objective(tmp_path, "one_step", ("psi",), True)
     _same_error(lambda: jl.pair_loss(f"mpo:{path}", jb, progress=1.5),

@@ -11,7 +11,11 @@ from conftest import TINY_SETTINGS, tiny_args
 from mirrorpo import losses as jl
 from mirrorpo.llm.losses import LossInputError, UnknownLossError
 from mirrorpo.llm.trainer import (
-    PAPER_SETTING, MirrorPOConfig, MirrorPOTrainer, paper_config, paper_lora_config,
+    PAPER_SETTING,
+    MirrorPOConfig,
+    MirrorPOTrainer,
+    paper_config,
+    paper_lora_config,
 )
 
 
@@ -91,8 +95,7 @@ def test_lora_trains_only_the_adapters(make_model, tokenizer, pref_dataset, tmp_
         lora_b = [k for k in after if "lora_B" in k and ".default." in k]
         assert lora_b and all(not torch.equal(after[k], torch.zeros_like(after[k])) for k in lora_b)
         for k, v in base.items():  # base weights untouched
-            wrapped = [n for n in after if n.endswith(k.replace(".weight", ".base_layer.weight"))
-                       or n.endswith("model." + k) or n == "base_model.model." + k]
+            wrapped = [n for n in after if n.endswith((k.replace(".weight", ".base_layer.weight"), "model." + k))]
             assert wrapped, k
             assert torch.equal(after[wrapped[0]], v), k
         logs = [h for h in trainer.state.log_history if "loss" in h]

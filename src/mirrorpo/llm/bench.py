@@ -60,6 +60,7 @@ class BenchConfig:
     min_digits: int = 4
     max_digits: int = 7
     seed: int = 0
+    threads: int = 1  # torch intra-op threads: a tiny model gains nothing from more, and loses a lot on a busy CPU
     hparams: dict[str, dict[str, float]] = field(default_factory=dict)  # per-loss overrides
 
     def __post_init__(self):
@@ -74,7 +75,7 @@ class BenchConfig:
         for name in self.losses:
             get_loss(name).resolve_hparams(self.hparams.get(name, {}))
         for key in ("steps", "batch_size", "sft_steps", "expert_steps", "pairs", "eval_prompts", "hidden",
-                    "layers"):
+                    "layers", "threads"):
             if getattr(self, key) <= 0:
                 raise MirrorpoError(f"bench: {key} must be positive; got {getattr(self, key)}.")
         if self.expert_steps < self.sft_steps:
@@ -267,11 +268,20 @@ def run_bench(cfg: BenchConfig, *, out_dir: str | Path = "out/llm-bench", echo: 
     """Run the diagnostic; returns ``{"config", "agents", "datasets", "rows", ...}`` (see module doc)."""
     import torch
 
+    _quiet()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(cfg.threads)
+    try:
+        return _run(cfg, Path(out_dir), echo)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run(cfg: BenchConfig, out_dir: Path, echo: Callable[[str], None]) -> dict:
+    import torch
+
     from mirrorpo.llm.tiny import SortTask, char_tokenizer, tiny_llama
 
-    _quiet()
-    torch.set_num_threads(max(torch.get_num_threads(), 1))
-    out_dir = Path(out_dir)
     t_start = time.perf_counter()
     task = SortTask(cfg.min_digits, cfg.max_digits)
     max_new = cfg.max_digits + 2
@@ -339,7 +349,7 @@ def run_bench(cfg: BenchConfig, *, out_dir: str | Path = "out/llm-bench", echo: 
                     row["error"] = "non-finite loss"
             except MirrorpoError:
                 raise
-            except Exception as exc:  # one failing loss must not sink the leaderboard
+            except Exception as exc:  # noqa: BLE001  (one failing loss must not sink the leaderboard)
                 row.update(mean_reward=float("nan"), reward_se=float("nan"), exact_match=float("nan"),
                            win_rate=float("nan"), seconds=float("nan"), final_loss=None,
                            error=f"{type(exc).__name__}: {exc}")
@@ -409,20 +419,20 @@ def print_leaderboard(result: dict) -> None:
     from rich.table import Table
 
     cfg = result["config"]
-    title = (f"Tiny-LLM diagnostic: {result['task']['name']} digits, {cfg['steps']} PO steps × {cfg['batch_size']} "
-             f"pairs, greedy reward on {cfg['eval_prompts']} held-out prompts")
+    title = (f"Tiny-LLM diagnostic ({result['task']['name']} digits): {cfg['steps']} PO steps × {cfg['batch_size']} "
+             f"pairs; greedy reward on {cfg['eval_prompts']} held-out prompts")
     table = Table(title=title)
-    for col in ("variant", "#", "loss", "reward ± se", "exact", "win vs SFT", "time (s)", "note"):
-        table.add_column(col, justify="right" if col not in ("variant", "loss", "note") else "left")
+    for col in ("variant", "#", "loss", "reward", "± se", "exact", "win vs SFT", "sec", "note"):
+        table.add_column(col, justify="left" if col in ("variant", "loss", "note") else "right")
     b = result["baseline"]
-    table.add_row("-", "", b["loss"], f"{b['mean_reward']:.3f} ± {b['reward_se']:.3f}", f"{b['exact_match']:.2f}",
-                  "0.50", f"{b['seconds']:.1f}", "reference")
+    table.add_row("", "", b["loss"], f"{b['mean_reward']:.3f}", f"{b['reward_se']:.3f}", f"{b['exact_match']:.2f}",
+                  "0.50", f"{b['seconds']:.1f}", "PO starts here")
     for r in leaderboard(result):
         ok = math.isfinite(r["mean_reward"])
-        table.add_row(
-            r["variant"], str(r["rank"]), r["loss"],
-            f"{r['mean_reward']:.3f} ± {r['reward_se']:.3f}" if ok else "—",
-            f"{r['exact_match']:.2f}" if ok else "—", f"{r['win_rate']:.2f}" if ok else "—",
-            f"{r['seconds']:.1f}" if ok else "—", r["error"] or "",
-        )
-    Console().print(table)
+        cells = (f"{r['mean_reward']:.3f}", f"{r['reward_se']:.3f}", f"{r['exact_match']:.2f}", f"{r['win_rate']:.2f}",
+                 f"{r['seconds']:.1f}") if ok else ("—",) * 5
+        table.add_row(r["variant"], str(r["rank"]), r["loss"], *cells, r["error"] or "")
+    console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 110))
+    console.print(table)

@@ -79,10 +79,10 @@ def decide_offline(ref: str, offline: bool | None) -> bool:
 def _unreachable(kind: str, ref: str, offline: bool, exc: BaseException | None) -> MirrorpoError:
     if _looks_like_path(ref):
         return MirrorpoError(f"cannot load {kind} '{ref}': no such file or directory.")
-    where = ("the Hugging Face Hub is unreachable or offline mode is on, and it is not in the local cache"
-             if offline else "not found on the Hugging Face Hub")
+    where = ("the Hugging Face Hub is unreachable (or offline mode is on) and it is not in the local cache"
+             if offline else "it was not found on the Hugging Face Hub")
     detail = f" ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})" if exc is not None and str(exc) else ""
-    return MirrorpoError(f"cannot load {kind} '{ref}': not a local path, and {where}{detail}. "
+    return MirrorpoError(f"cannot load {kind} '{ref}': not a local path; {where}{detail}. "
                          f"Pass a local directory or file, or connect to the Hub.")
 
 
@@ -122,11 +122,11 @@ def load_preference_dataset(ref: str, *, split: str = "train", offline: bool | N
                     if isinstance(exc, ValueError) and "split" in str(exc).lower():
                         raise MirrorpoError(f"dataset '{ref}' has no split '{split}': {exc}") from None
                     raise _unreachable("dataset", ref, is_offline, exc) from None
-                except Exception as exc:  # e.g. DatasetNotFoundError, HfHubHTTPError
+                except Exception as exc:  # noqa: BLE001  (DatasetNotFoundError, HfHubHTTPError, ...)
                     raise _unreachable("dataset", ref, is_offline, exc) from None
     except MirrorpoError:
         raise
-    except Exception as exc:  # a damaged local file
+    except Exception as exc:  # noqa: BLE001  (a damaged local file: many exception types)
         raise MirrorpoError(f"cannot read dataset '{ref}': {type(exc).__name__}: {str(exc).splitlines()[0][:300]}") \
             from None
     check_preference_columns(ds, ref)

@@ -32,9 +32,26 @@ from mirrorpo.losses.errors import LossInputError, UnknownLossError
 from mirrorpo.losses.registry import ALIASES, LOSSES, HParam, LossSpec
 
 __all__ = [
-    "ALIASES", "LOSSES", "HParam", "LossInputError", "LossSpec", "PairBatch", "TORCH_LOSSES", "TorchLoss",
-    "UnknownLossError", "bco_baseline_update", "combine", "exo", "get_loss", "log1mexp", "log_odds",
-    "missing_torch_losses", "pair_loss", "reduce_loss", "register_torch_loss", "validate_batch",
+    "ALIASES",
+    "LOSSES",
+    "TORCH_LOSSES",
+    "HParam",
+    "LossInputError",
+    "LossSpec",
+    "PairBatch",
+    "TorchLoss",
+    "UnknownLossError",
+    "bco_baseline_update",
+    "combine",
+    "exo",
+    "get_loss",
+    "log1mexp",
+    "log_odds",
+    "missing_torch_losses",
+    "pair_loss",
+    "reduce_loss",
+    "register_torch_loss",
+    "validate_batch",
 ]
 
 

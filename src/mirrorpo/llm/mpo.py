@@ -78,14 +78,14 @@ def _psi(params: Params | None, z: torch.Tensor, t) -> torch.Tensor:
 
 def mpo_two_step(batch, params: Params | None = None, *, beta=1.0, progress=0.0) -> torch.Tensor:
     """Two-step MPO: −ψ(σ(β[ϕ⁻¹(p_w) − ϕ⁻¹(p_w^ref) − ϕ⁻¹(p_l) + ϕ⁻¹(p_l^ref)])), per pair [B]."""
-    phi = lambda m: _phi_inv_terms(params, m, "log", progress)  # noqa: E731
+    phi = lambda m: _phi_inv_terms(params, m, "log", progress)
     z = beta * (phi(batch.mean_w) - phi(batch.ref_mean_w) - phi(batch.mean_l) + phi(batch.ref_mean_l))
     return -_psi(params, z, progress)
 
 
 def mpo_one_step(batch, params: Params | None = None, *, beta=1.0, lam=0.1, progress=0.0) -> torch.Tensor:
     """One-step MPO: −g(p_w) − λ·ψ(σ(β[ϕ⁻¹(p_w) − ϕ⁻¹(p_l)])), per pair [B]."""
-    phi = lambda m: _phi_inv_terms(params, m, "logit", progress)  # noqa: E731
+    phi = lambda m: _phi_inv_terms(params, m, "logit", progress)
     z = beta * (phi(batch.mean_w) - phi(batch.mean_l))
     g = apply((params or {}).get("g"), torch.exp(batch.mean_w), batch.mean_w, progress)
     return -g - lam * _psi(params, z, progress)

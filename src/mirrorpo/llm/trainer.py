@@ -40,6 +40,7 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 import torch
 from accelerate.utils import is_peft_model
@@ -200,7 +201,7 @@ class MirrorPOTrainer(DPOTrainer):
     ``loss_hparams``, which override ``args.loss`` / ``args.loss_hparams``.
     """
 
-    _tag_names = ["trl", "dpo", "mirrorpo"]
+    _tag_names: ClassVar[list[str]] = ["trl", "dpo", "mirrorpo"]
     _name = "MirrorPO"
 
     def __init__(self, model, ref_model=None, args: DPOConfig | None = None, *pos, loss: str | None = None,
