@@ -23,7 +23,7 @@ app.command("discover")(discover)
 
 # --- sub-command groups (one line each) ---
 from mirrorpo.cli.agents import app as agents_app; app.add_typer(agents_app, name="agents")  # noqa: I001
-from mirrorpo.cli.llm import app as llm_app; app.add_typer(llm_app, name="llm")  # noqa: E402,E702
+from mirrorpo.cli.llm import app as llm_app; app.add_typer(llm_app, name="llm")  # noqa: I001
 app.add_typer(data_app, name="data")
 
 
