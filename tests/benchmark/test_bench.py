@@ -56,3 +56,14 @@ def test_bad_input(tmp_path):
         load_dataset(tmp_path / "data" / "base", task="hopper")
     with pytest.raises(MirrorpoError, match="unknown preset"):
         get_preset("medium")
+
+
+def test_single_seed_and_diverged_cells_are_reported_not_crashed(tmp_path):
+    records = [{"algo": "a", "variant": "base", "mean": None, "stderr": None, "seeds": 1, "hparams": {}},
+               {"algo": "b", "variant": "base", "mean": 5.0, "stderr": None, "seeds": 1, "hparams": {"beta": 1}}]
+    paths = write_results(records, tmp_path, "t")
+    assert json.loads(paths["json"].read_text())[0]["mean"] is None
+    from mirrorpo.report.leaderboard import best_per_variant, fmt
+
+    assert best_per_variant(records) == {"base": "b"}
+    assert fmt(records[0]) == "diverged" and fmt(records[1]) == "5"

@@ -64,7 +64,15 @@ class CellResult:
     seconds: float
 
     def record(self) -> dict:
-        return dict(self.__dict__)
+        """JSON-ready: a non-finite number (e.g. the s.e. of one seed, a diverged run) becomes null."""
+        out = dict(self.__dict__)
+        out["mean"], out["stderr"] = finite_or_none(self.mean), finite_or_none(self.stderr)
+        out["seed_returns"] = [finite_or_none(x) for x in self.seed_returns]
+        return out
+
+
+def finite_or_none(x) -> float | None:
+    return float(x) if x is not None and math.isfinite(x) else None
 
 
 def mean_stderr(values) -> tuple[float, float]:
@@ -108,15 +116,20 @@ class Bench:
 
     def train_and_evaluate(self, pairs: Pairs, algos: tuple[str, ...], runs: list[tuple[int, dict, int]],
                            eval_key: jax.Array) -> np.ndarray:
-        """Train runs = [(algo index, hparams, seed)] in one vmapped call; mean true return per run."""
+        """Train runs = [(algo index, hparams, seed)] in one vmapped call; mean true return per run.
+
+        The batch is padded (repeating the last run) to a power of two, so cells with different grid
+        sizes reuse a few compiled programs instead of compiling one per size."""
         specs, program = self._program(get_spec(algos[0]).protocol, algos, pairs.num_pairs)
+        n = len(runs)
+        runs = runs + [runs[-1]] * ((1 << (n - 1).bit_length()) - n)
         hps = [switch_hparams(specs, i, hp) for i, hp, _ in runs]
         stacked = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *hps)
         keys = jnp.stack([jax.random.PRNGKey(self.seed * 100_003 + s) for _, _, s in runs])
         params0 = jax.vmap(self.task.initial_params)(keys)
         result = program(params0, pairs, stacked, keys)
         returns = self.task.evaluate(result.params, eval_key, self.preset.eval_episodes, self.preset.eval_horizon)
-        return np.asarray(returns).mean(axis=1)
+        return np.asarray(returns).mean(axis=1)[:n]
 
     # -- cells ----------------------------------------------------------------------------------
     def cell_path(self, algo: str, variant: str) -> Path:
@@ -127,15 +140,18 @@ class Bench:
         index = group.index(algo)
         settings = grid(algo, self.preset.name)
         eval_key = jax.random.PRNGKey(self.seed + 7)
-        search_runs = [(index, hp, s) for hp in settings for s in range(self.preset.search_seeds)]
-        search_returns = self.train_and_evaluate(pairs, group, search_runs, eval_key)
-        per_setting = search_returns.reshape(len(settings), self.preset.search_seeds).mean(axis=1)
-        finite = np.where(np.isfinite(per_setting), per_setting, -np.inf)
-        best = settings[int(np.argmax(finite))]
+        if len(settings) > 1:
+            search_runs = [(index, hp, s) for hp in settings for s in range(self.preset.search_seeds)]
+            search_returns = self.train_and_evaluate(pairs, group, search_runs, eval_key)
+            per_setting = search_returns.reshape(len(settings), self.preset.search_seeds).mean(axis=1)
+            finite = np.where(np.isfinite(per_setting), per_setting, -np.inf)
+            best = settings[int(np.argmax(finite))]
+        else:  # nothing to search
+            per_setting, best = [None], settings[0]
         final_runs = [(index, best, 1000 + s) for s in range(self.seeds)]  # fresh seeds for the final runs
         final = self.train_and_evaluate(pairs, group, final_runs, jax.random.PRNGKey(self.seed + 11))
         mean, se = mean_stderr(final)
-        search = [{"hparams": hp, "mean": float(m)} for hp, m in zip(settings, per_setting)]
+        search = [{"hparams": hp, "mean": finite_or_none(m)} for hp, m in zip(settings, per_setting)]
         return CellResult(algo, variant, mean, se, self.seeds, best, [float(x) for x in final], search,
                           time.perf_counter() - t0)
 

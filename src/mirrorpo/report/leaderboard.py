@@ -21,19 +21,27 @@ def _grid(records: list[dict]) -> tuple[list[str], list[str], dict]:
     return algos, variants, cells
 
 
+def _num(x) -> float:
+    """A record's number, NaN when missing (null in results.json)."""
+    return float("nan") if x is None else float(x)
+
+
 def best_per_variant(records: list[dict]) -> dict[str, str]:
     algos, variants, cells = _grid(records)
     best = {}
     for v in variants:
-        scored = [(cells[(a, v)]["mean"], a) for a in algos if (a, v) in cells and math.isfinite(cells[(a, v)]["mean"])]
+        scored = [(_num(cells[(a, v)]["mean"]), a) for a in algos
+                  if (a, v) in cells and math.isfinite(_num(cells[(a, v)]["mean"]))]
         if scored:
             best[v] = max(scored)[1]
     return best
 
 
 def fmt(record: dict) -> str:
-    se = record["stderr"]
-    return f"{record['mean']:.0f} ± {se:.0f}" if math.isfinite(se) else f"{record['mean']:.0f}"
+    mean, se = _num(record["mean"]), _num(record["stderr"])
+    if not math.isfinite(mean):
+        return "diverged"
+    return f"{mean:.0f} ± {se:.0f}" if math.isfinite(se) else f"{mean:.0f}"
 
 
 def print_leaderboard(records: list[dict], title: str) -> None:
@@ -66,7 +74,7 @@ def write_results(records: list[dict], out: str | Path, title: str) -> dict[str,
     writer = csv.writer(buf)
     writer.writerow(["algo", "variant", "mean", "stderr", "seeds", "hparams"])
     for r in records:
-        writer.writerow([r["algo"], r["variant"], f"{r['mean']:.3f}", f"{r['stderr']:.3f}", r["seeds"],
+        writer.writerow([r["algo"], r["variant"], f"{_num(r['mean']):.3f}", f"{_num(r['stderr']):.3f}", r["seeds"],
                          json.dumps(r["hparams"], sort_keys=True)])
     atomic_write_text(paths["csv"], buf.getvalue())
     plot_leaderboard(records, paths["png"], title)
@@ -86,8 +94,8 @@ def plot_leaderboard(records: list[dict], path: Path, title: str) -> Path:
                            constrained_layout=True)
     x = np.arange(len(algos))
     for j, v in enumerate(variants):
-        means = [cells[(a, v)]["mean"] if (a, v) in cells else np.nan for a in algos]
-        errs = [cells[(a, v)]["stderr"] if (a, v) in cells else np.nan for a in algos]
+        means = [_num(cells[(a, v)]["mean"]) if (a, v) in cells else np.nan for a in algos]
+        errs = [_num(cells[(a, v)]["stderr"]) if (a, v) in cells else np.nan for a in algos]
         errs = [e if math.isfinite(e) else 0.0 for e in errs]
         bars = ax.bar(x + (j - (len(variants) - 1) / 2) * width, means, width, yerr=errs, capsize=2, label=v)
         for a_idx, a in enumerate(algos):
