@@ -149,3 +149,60 @@ def test_paper_preset(tmp_path):
     assert PAPER_SETTING["total_batch_size"] == 64
     with pytest.raises(LossInputError, match="multiple"):
         paper_config(str(tmp_path), per_device_train_batch_size=3)
+
+
+# TRL loss_type -> (mirrorpo name, mirrorpo hyper-parameters, TRL config) with the same meaning
+TRL_EQUIVALENTS = {
+    "sigmoid": ("dpo", {"beta": 0.3}, {"beta": 0.3}),
+    "hinge": ("hinge", {"beta": 0.3}, {"beta": 0.3}),
+    "robust": ("robust", {"beta": 0.3, "epsilon": 0.1}, {"beta": 0.3, "label_smoothing": 0.1}),
+    "exo_pair": ("exo_pair", {"beta": 0.3, "epsilon": 1e-3}, {"beta": 0.3, "label_smoothing": 1e-3}),
+    "nca_pair": ("nca_pair", {"beta": 0.3}, {"beta": 0.3}),
+    "bco_pair": ("bco_pair", {"beta": 0.3}, {"beta": 0.3}),  # TRL 1.16: no running baseline (δ = 0)
+    "sppo_hard": ("sppo_hard", {"beta": 0.3}, {"beta": 0.3}),
+    "aot": ("aot", {"beta": 0.3}, {"beta": 0.3}),
+    "aot_unpaired": ("aot_unpaired", {"beta": 0.3}, {"beta": 0.3}),
+    "apo_zero": ("apo_zero", {"beta": 0.3}, {"beta": 0.3}),
+    "apo_down": ("apo_down", {"beta": 0.3}, {"beta": 0.3}),
+    "discopop": ("discopop", {"beta": 0.3, "tau": 0.1}, {"beta": 0.3, "discopop_tau": 0.1}),
+    "sigmoid_norm": ("sigmoid_norm", {"beta": 0.3}, {"beta": 0.3}),
+}
+
+
+@pytest.mark.slow
+def test_trl_family_matches_trl_inside_the_trainer(make_model, tokenizer, pref_dataset, tmp_path):
+    """Each TRL loss_type and its mirrorpo twin give the same losses and updates (2 steps)."""
+    from trl import DPOConfig, DPOTrainer
+
+    settings = {**TINY_SETTINGS, "max_steps": 2}
+    for trl_name, (name, hp, trl_cfg) in TRL_EQUIVALENTS.items():
+        ours = MirrorPOTrainer(make_model(), args=tiny_args(tmp_path / name, max_steps=2), loss=name,
+                               loss_hparams=hp, train_dataset=pref_dataset, processing_class=tokenizer)
+        ours.train()
+        theirs = DPOTrainer(make_model(), ref_model=make_model(), train_dataset=pref_dataset,
+                            args=DPOConfig(output_dir=str(tmp_path / trl_name), loss_type=[trl_name], **trl_cfg,
+                                           **settings), processing_class=tokenizer)
+        theirs.train()
+        a = [h["loss"] for h in ours.state.log_history if "loss" in h]
+        b = [h["loss"] for h in theirs.state.log_history if "loss" in h]
+        assert len(a) == len(b) == 2
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7, err_msg=trl_name)
+
+
+def test_model_given_as_a_path_and_precomputed_reference(local_model_dir, tokenizer, pref_dataset, tmp_path):
+    free = MirrorPOTrainer(str(local_model_dir), args=tiny_args(tmp_path / "a"), loss="sft",
+                           train_dataset=pref_dataset, processing_class=tokenizer)
+    assert free.ref_model is None  # no reference loaded for a reference-free loss
+    with_ref = MirrorPOTrainer(str(local_model_dir), args=tiny_args(tmp_path / "b"), loss="ipo",
+                               train_dataset=pref_dataset, processing_class=tokenizer)
+    assert with_ref.ref_model is not None
+    pre = MirrorPOTrainer(str(local_model_dir), args=tiny_args(tmp_path / "c", precompute_ref_log_probs=True,
+                                                                 max_steps=2), loss="dpo",
+                          train_dataset=pref_dataset, eval_dataset=pref_dataset, processing_class=tokenizer)
+    assert pre.ref_model is None and "ref_chosen_logps" in pre.train_dataset.column_names
+    pre.train()
+    first = pre.state.log_history[0]
+    assert first["loss"] == pytest.approx(np.log(2.0), rel=1e-5)
+    assert first["rewards/chosen"] == pytest.approx(0, abs=1e-6)
+    metrics = pre.evaluate()
+    assert np.isfinite(metrics["eval_loss"]) and "eval_rewards/margins" in metrics

@@ -24,6 +24,20 @@ def _hparams(items: list[str] | None) -> dict[str, float]:
     return parse_hparams(items)
 
 
+def _quiet_libraries() -> None:
+    """No loading bars or library deprecation notices on the console; training progress stays."""
+    import warnings
+
+    import datasets
+    import transformers
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    datasets.disable_progress_bars()
+    transformers.utils.logging.disable_progress_bar()
+    transformers.logging.set_verbosity_error()
+
+
 def _csv(value: str | None) -> tuple[str, ...] | None:
     if value is None:
         return None
@@ -78,6 +92,7 @@ def train(
 
     from mirrorpo.llm.hub import load_model_and_tokenizer, load_preference_dataset
 
+    _quiet_libraries()
     train_ds = load_preference_dataset(dataset, split=split, offline=offline)
     policy, tokenizer = load_model_and_tokenizer(model, offline=offline, dtype=dtype)
     reference = None
@@ -116,8 +131,13 @@ def train(
                                             ("lora_dropout", lora_dropout)) if v is not None}
         peft_config = paper_lora_config(**lora_overrides)
 
-    trainer = MirrorPOTrainer(policy, ref_model=reference, args=args, train_dataset=train_ds,
-                              processing_class=tokenizer, peft_config=peft_config)
+    try:
+        trainer = MirrorPOTrainer(policy, ref_model=reference, args=args, train_dataset=train_ds,
+                                  processing_class=tokenizer, peft_config=peft_config)
+    except (ValueError, TypeError, KeyError) as exc:  # TRL's checks of model, tokenizer and data
+        if isinstance(exc, MirrorpoError):
+            raise
+        raise MirrorpoError(f"cannot set up training of '{model}' on '{dataset}': {exc}") from None
     typer.echo(f"training {model} with loss {spec.name} ({'LoRA' if use_lora else 'full fine-tuning'}, "
                f"{'with' if spec.needs_reference else 'no'} reference) on {len(train_ds)} pairs")
     trainer.train()

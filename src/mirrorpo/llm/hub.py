@@ -67,8 +67,8 @@ def _looks_like_path(ref: str) -> bool:
 
 
 def decide_offline(ref: str, offline: bool | None) -> bool:
-    """Offline for local paths' sake is irrelevant; for a Hub id: ``offline`` if given, else the
-    HF_HUB_OFFLINE environment variable, else whether the Hub is unreachable."""
+    """Whether to load the Hub id ``ref`` in offline mode (local cache only): ``offline`` if given, else
+    true when HF_HUB_OFFLINE is set or the Hub does not answer a quick probe."""
     if offline is not None:
         return offline
     import huggingface_hub.constants as hub_constants

@@ -218,7 +218,7 @@ class MirrorPOTrainer(DPOTrainer):
         self.needs_reference = self.mirror_loss.needs_reference
 
         peft_config = kwargs.get("peft_config")
-        uses_adapter_reference = peft_config is not None or is_peft_model(model)
+        uses_adapter_reference = peft_config is not None or (not isinstance(model, str) and is_peft_model(model))
         loading = contextlib.nullcontext()
         if not self.needs_reference:
             # no reference: nothing to load, copy, precompute or run
