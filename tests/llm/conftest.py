@@ -89,11 +89,21 @@ TINY_SETTINGS = {"per_device_train_batch_size": 4, "max_steps": 3, "learning_rat
                  "use_cpu": True, "disable_tqdm": True, "seed": 0, "lr_scheduler_type": "constant"}
 
 
-def tiny_args(out, **kw):
-    """A MirrorPOConfig for a few CPU steps."""
+@pytest.fixture(scope="session")
+def tiny_settings():
+    """Trainer settings for a few CPU steps (shared by MirrorPOConfig and TRL's DPOConfig)."""
+    return dict(TINY_SETTINGS)
+
+
+@pytest.fixture(scope="session")
+def tiny_args():
+    """``tiny_args(out, **overrides)`` → a MirrorPOConfig for a few CPU steps."""
     from mirrorpo.llm.trainer import MirrorPOConfig
 
-    return MirrorPOConfig(output_dir=str(out), **{**TINY_SETTINGS, **kw})
+    def make(out, **kw):
+        return MirrorPOConfig(output_dir=str(out), **{**TINY_SETTINGS, **kw})
+
+    return make
 
 
 def pytest_collection_modifyitems(config, items):

@@ -6,7 +6,6 @@ import jax
 import numpy as np
 import pytest
 import torch
-from conftest import TINY_SETTINGS, tiny_args
 
 from mirrorpo import losses as jl
 from mirrorpo.llm.losses import LossInputError, UnknownLossError
@@ -27,17 +26,18 @@ def changed(before, model):
     return {k for k, v in model.state_dict().items() if not torch.equal(before[k], v)}
 
 
-def train(model, tokenizer, dataset, tmp_path, **kw):
+def train(model, tokenizer, dataset, tmp_path, tiny_args, **kw):
     trainer = MirrorPOTrainer(model, args=tiny_args(tmp_path, **kw.pop("args", {})), train_dataset=dataset,
                               processing_class=tokenizer, **kw)
     trainer.train()
     return trainer
 
 
-def test_reference_free_loss_trains_without_a_reference_model(make_model, tokenizer, pref_dataset, tmp_path):
+def test_reference_free_loss_trains_without_a_reference_model(make_model, tokenizer, pref_dataset,
+                                                              tmp_path, tiny_args):
     model = make_model()
     before = snapshot(model)
-    trainer = train(model, tokenizer, pref_dataset, tmp_path, loss="colpo", loss_hparams={"delta": -5.0})
+    trainer = train(model, tokenizer, pref_dataset, tmp_path, tiny_args, loss="colpo", loss_hparams={"delta": -5.0})
     assert trainer.ref_model is None and not trainer.needs_reference
     assert changed(before, model) == set(before)  # every parameter moved
     logs = [h for h in trainer.state.log_history if "loss" in h]
@@ -49,10 +49,10 @@ def test_reference_free_loss_trains_without_a_reference_model(make_model, tokeni
     assert logs[0]["rewards/chosen"] == pytest.approx(1.0 * logs[0]["logps/chosen"], rel=1e-6)
 
 
-def test_reference_loss_uses_the_initial_policy(make_model, tokenizer, pref_dataset, tmp_path):
+def test_reference_loss_uses_the_initial_policy(make_model, tokenizer, pref_dataset, tmp_path, tiny_args):
     model = make_model()
     before = snapshot(model)
-    trainer = train(model, tokenizer, pref_dataset, tmp_path, loss="dpo", loss_hparams={"beta": 0.5})
+    trainer = train(model, tokenizer, pref_dataset, tmp_path, tiny_args, loss="dpo", loss_hparams={"beta": 0.5})
     assert trainer.ref_model is not None and trainer.ref_model is not model
     assert changed(before, trainer.ref_model) == set()   # the reference is frozen at the initial weights
     assert changed(before, model) == set(before)
@@ -63,14 +63,14 @@ def test_reference_loss_uses_the_initial_policy(make_model, tokenizer, pref_data
     assert trainer.state.log_history[2]["rewards/margins"] > 0
 
 
-def test_same_numbers_as_trl_dpo(make_model, tokenizer, pref_dataset, tmp_path):
+def test_same_numbers_as_trl_dpo(make_model, tokenizer, pref_dataset, tmp_path, tiny_settings, tiny_args):
     """loss="dpo" reproduces TRL's DPOTrainer(loss_type="sigmoid") step for step."""
     from trl import DPOConfig, DPOTrainer
 
-    ours = train(make_model(), tokenizer, pref_dataset, tmp_path / "ours", loss="sigmoid")
+    ours = train(make_model(), tokenizer, pref_dataset, tmp_path / "ours", tiny_args, loss="sigmoid")
     m = make_model()
     ref = make_model()
-    theirs = DPOTrainer(m, ref_model=ref, args=DPOConfig(output_dir=str(tmp_path / "trl"), **TINY_SETTINGS),
+    theirs = DPOTrainer(m, ref_model=ref, args=DPOConfig(output_dir=str(tmp_path / "trl"), **tiny_settings),
                         train_dataset=pref_dataset, processing_class=tokenizer)
     theirs.train()
     keys = ("loss", "grad_norm", "rewards/chosen", "rewards/rejected", "logps/chosen", "logps/rejected",
@@ -80,13 +80,13 @@ def test_same_numbers_as_trl_dpo(make_model, tokenizer, pref_dataset, tmp_path):
             assert a[k] == pytest.approx(b[k], rel=1e-5, abs=1e-6), k
 
 
-def test_lora_trains_only_the_adapters(make_model, tokenizer, pref_dataset, tmp_path):
+def test_lora_trains_only_the_adapters(make_model, tokenizer, pref_dataset, tmp_path, tiny_args):
     from peft import LoraConfig
 
     for loss in ("dpo", "orpo"):  # reference via the disabled adapter / no reference
         model = make_model()
         base = snapshot(model)
-        trainer = train(model, tokenizer, pref_dataset, tmp_path / loss, loss=loss,
+        trainer = train(model, tokenizer, pref_dataset, tmp_path / loss, tiny_args, loss=loss,
                         peft_config=LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
                                                task_type="CAUSAL_LM"))
         assert trainer.ref_model is None
@@ -103,24 +103,25 @@ def test_lora_trains_only_the_adapters(make_model, tokenizer, pref_dataset, tmp_
             assert logs[0]["rewards/chosen"] == pytest.approx(0.0, abs=1e-6)
 
 
-def test_temporally_aware_objective_gets_training_progress(make_model, tokenizer, pref_dataset, tmp_path):
+def test_temporally_aware_objective_gets_training_progress(make_model, tokenizer, pref_dataset,
+                                                           tmp_path, tiny_args):
     structure = jl.MPOStructure("one_step", ("psi", "g"), temporal=True, hidden=9)
     flat = structure.init(jax.random.PRNGKey(0)) + 0.3 * jax.random.normal(jax.random.PRNGKey(1), (structure.size,))
     path = jl.save_objective(tmp_path / "ta.mpo.safetensors", jl.MPOObjective(structure, np.asarray(flat)))
     model = make_model()
     before = snapshot(model)
-    trainer = train(model, tokenizer, pref_dataset, tmp_path, loss=f"mpo:{path}", args={"max_steps": 4})
+    trainer = train(model, tokenizer, pref_dataset, tmp_path, tiny_args, loss=f"mpo:{path}", args={"max_steps": 4})
     assert trainer.ref_model is None and trainer.mirror_loss.uses_progress
     progress = [h["progress"] for h in trainer.state.log_history if "loss" in h]
     assert progress == [0.0, 0.25, 0.5, 0.75]
     assert changed(before, model)
 
 
-def test_two_step_objective_and_combination(make_model, tokenizer, pref_dataset, tmp_path):
+def test_two_step_objective_and_combination(make_model, tokenizer, pref_dataset, tmp_path, tiny_args):
     structure = jl.MPOStructure("two_step", ("phi_inv", "psi"), temporal=False, hidden=9)
     flat = structure.init(jax.random.PRNGKey(2)) + 0.3 * jax.random.normal(jax.random.PRNGKey(3), (structure.size,))
     path = jl.save_objective(tmp_path / "two.mpo.safetensors", jl.MPOObjective(structure, np.asarray(flat)))
-    trainer = train(make_model(), tokenizer, pref_dataset, tmp_path, loss=f"0.5*sft+mpo:{path}",
+    trainer = train(make_model(), tokenizer, pref_dataset, tmp_path, tiny_args, loss=f"0.5*sft+mpo:{path}",
                     args={"max_steps": 2})
     assert trainer.needs_reference and trainer.ref_model is not None
     assert all(np.isfinite(h["loss"]) for h in trainer.state.log_history if "loss" in h)
@@ -170,11 +171,12 @@ TRL_EQUIVALENTS = {
 
 
 @pytest.mark.slow
-def test_trl_family_matches_trl_inside_the_trainer(make_model, tokenizer, pref_dataset, tmp_path):
+def test_trl_family_matches_trl_inside_the_trainer(make_model, tokenizer, pref_dataset, tmp_path,
+                                                   tiny_args, tiny_settings):
     """Each TRL loss_type and its mirrorpo twin give the same losses and updates (2 steps)."""
     from trl import DPOConfig, DPOTrainer
 
-    settings = {**TINY_SETTINGS, "max_steps": 2}
+    settings = {**tiny_settings, "max_steps": 2}
     for trl_name, (name, hp, trl_cfg) in TRL_EQUIVALENTS.items():
         ours = MirrorPOTrainer(make_model(), args=tiny_args(tmp_path / name, max_steps=2), loss=name,
                                loss_hparams=hp, train_dataset=pref_dataset, processing_class=tokenizer)
@@ -189,7 +191,8 @@ def test_trl_family_matches_trl_inside_the_trainer(make_model, tokenizer, pref_d
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7, err_msg=trl_name)
 
 
-def test_model_given_as_a_path_and_precomputed_reference(local_model_dir, tokenizer, pref_dataset, tmp_path):
+def test_model_given_as_a_path_and_precomputed_reference(local_model_dir, tokenizer, pref_dataset,
+                                                         tmp_path, tiny_args):
     free = MirrorPOTrainer(str(local_model_dir), args=tiny_args(tmp_path / "a"), loss="sft",
                            train_dataset=pref_dataset, processing_class=tokenizer)
     assert free.ref_model is None  # no reference loaded for a reference-free loss
