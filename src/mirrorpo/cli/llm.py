@@ -177,7 +177,7 @@ def bench(
 
     per_loss: dict[str, dict[str, float]] = {}
     for item in hp or []:
-        name, sep, rest = item.partition(":")
+        name, sep, rest = item.rpartition(":")  # a loss may contain ":" (mpo:PATH)
         if not sep:
             raise MirrorpoError(f"--hp expects LOSS:NAME=VALUE (e.g. --hp dpo:beta=0.5); got {item!r}.")
         per_loss.setdefault(name.strip(), {}).update(_hparams([rest]))
