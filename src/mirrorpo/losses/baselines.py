@@ -24,7 +24,10 @@ def _paper(name, formula, *hparams, needs_reference=False):
 
 @_paper("sft", "−ℓ_w")
 def sft(batch: PairBatch) -> jax.Array:
-    """SFT: −ℓ_w (maximise the chosen trajectory's mean log-likelihood)."""
+    """SFT: −ℓ_w (maximise the chosen trajectory's mean log-likelihood).
+
+    Per pair, then averaged over pairs; TRL's ``sft`` instead averages over all chosen tokens of the
+    batch (the two agree when all chosen lengths are equal)."""
     return -batch.mean_w
 
 
@@ -48,7 +51,8 @@ def dpo(batch: PairBatch, beta) -> jax.Array:
 
 @_paper("ipo", "(r_w − r_l − 1/(2β))²", BETA, needs_reference=True)
 def ipo(batch: PairBatch, beta) -> jax.Array:
-    """IPO: (r_w − r_l − 1/(2β))²."""
+    """IPO: (r_w − r_l − 1/(2β))² on *summed* log-ratios (the paper's form). TRL's ``ipo`` divides
+    each log-ratio by its length; for that form use ``sigmoid_norm``-style per-token ratios."""
     return (batch.ratio_w - batch.ratio_l - 1.0 / (2.0 * beta)) ** 2
 
 

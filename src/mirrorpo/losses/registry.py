@@ -250,8 +250,9 @@ def combine(terms: Sequence[tuple], name: str | None = None) -> LossSpec:
         protocol=SFT_THEN_PO if any(s.protocol == SFT_THEN_PO for _, s, _ in parts) else ONE_STEP,
         formula=" + ".join(f"{w:g}·[{s.formula or s.name}]" for w, s, _ in parts),
         family="combo",
-        uses_progress=True,
+        uses_progress=any(s.uses_progress for _, s, _ in parts),
         batch_coupled=any(s.batch_coupled for _, s, _ in parts),
+        metadata={"terms": tuple(parts)},  # (weight, LossSpec, fixed hyper-parameters) per term
     )
 
 
@@ -267,7 +268,8 @@ def pair_loss(loss: str | LossSpec, batch: PairBatch, *, progress=None, **hparam
     values = spec.resolve_hparams(hparams)
     validate_batch(batch, needs_reference=spec.needs_reference, loss_name=spec.name)
     if spec.uses_progress:
-        t = jnp.asarray(0.0 if progress is None else progress)
+        # in the batch's dtype: a weakly-typed Python float would keep float64 batches' t-terms in float32
+        t = jnp.asarray(0.0 if progress is None else progress, dtype=jnp.result_type(batch.logp_w))
         concrete = _concrete(t)
         if concrete is not None and not np.all((concrete >= 0) & (concrete <= 1)):
             raise LossInputError(f"{spec.name}: progress must be in [0, 1]; got {progress!r}.")
