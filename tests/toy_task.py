@@ -1,5 +1,7 @@
 """A physics-free task for pipeline tests: linear-Gaussian policies, true reward −‖a − W*·s‖²."""
 
+from typing import ClassVar
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -24,7 +26,7 @@ def reward(obs, act):
 class ToySampler:
     env = "toy"
     obs_dim, act_dim = OBS, ACT
-    agents = [{"name": "good", "env": "toy", "sha256": "g"}, {"name": "bad", "env": "toy", "sha256": "b"}]
+    agents: ClassVar[list[dict]] = [{"name": "good", "env": "toy", "sha256": "g"}, {"name": "bad", "env": "toy", "sha256": "b"}]
 
     def __call__(self, key, agent_ids, horizon, same_start):
         n = agent_ids.shape[0]

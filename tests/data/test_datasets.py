@@ -3,6 +3,7 @@ using a synthetic sampler (agent 0 earns more than agent 1) so no physics is nee
 
 import json
 import math
+from typing import ClassVar
 
 import jax
 import numpy as np
@@ -23,7 +24,7 @@ T, O, A = 5, 3, 2
 class FakeSampler:
     env = "fake_env"
     obs_dim, act_dim = O, A
-    agents = [{"name": "good", "env": "fake_env", "sha256": "0" * 64},
+    agents: ClassVar[list[dict]] = [{"name": "good", "env": "fake_env", "sha256": "0" * 64},
               {"name": "bad", "env": "fake_env", "sha256": "1" * 64}]
 
     def __call__(self, key, agent_ids, horizon, same_start):

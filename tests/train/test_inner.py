@@ -41,7 +41,10 @@ def pairs():
     return make_pairs(jax.random.PRNGKey(0))
 
 
-def trained(loss, pairs, config=TrainConfig(epochs=6, sft_epochs=4, po_epochs=2), hparams=None, key=0):
+SHORT = TrainConfig(epochs=6, sft_epochs=4, po_epochs=2)
+
+
+def trained(loss, pairs, config=SHORT, hparams=None, key=0):
     spec, objective = registry_objective(loss)
     train = jax.jit(make_train(step_logp, spec, objective, pairs.num_pairs, config))
     return train(init_params(jax.random.PRNGKey(1)), pairs, hparams or spec.defaults, jax.random.PRNGKey(key))

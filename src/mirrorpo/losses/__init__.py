@@ -7,7 +7,7 @@
 See DESIGN §2–§4 for the notation and formulas; ``mirrorpo losses`` prints the catalogue.
 """
 
-from mirrorpo.losses import baselines, exo as _exo_module, trl_family  # noqa: F401  (registration)
+from mirrorpo.losses import baselines, trl_family  # noqa: F401  (registration)
 from mirrorpo.losses.batch import LOG_P_MAX, PairBatch, log1mexp, log_odds, validate_batch
 from mirrorpo.losses.errors import LossInputError, ObjectiveFileError, UnknownLossError
 from mirrorpo.losses.exo import exo

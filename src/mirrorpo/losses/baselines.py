@@ -6,7 +6,6 @@ Notation: L summed log-likelihood, ℓ = L/n mean, p = exp(ℓ), r = L − L^ref
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 
 from mirrorpo.losses.batch import PairBatch, log_odds
 from mirrorpo.losses.registry import HParam, register_loss

@@ -26,7 +26,7 @@ from mirrorpo.fileio import atomic_write_bytes
 from mirrorpo.losses.batch import PairBatch, log_odds
 from mirrorpo.losses.errors import LossInputError, ObjectiveFileError
 from mirrorpo.losses.mpo import monotone
-from mirrorpo.losses.registry import HParam, LossSpec, ONE_STEP, SFT_THEN_PO, register_loss
+from mirrorpo.losses.registry import ONE_STEP, SFT_THEN_PO, HParam, LossSpec, register_loss
 
 FAMILIES = {"one_step": ("phi_inv", "psi", "g"), "two_step": ("phi_inv", "psi")}
 FORMAT = "mirrorpo-mpo-objective"
@@ -52,7 +52,7 @@ def mpo_two_step(batch: PairBatch, params: Params | None = None, *, beta=1.0, pr
 
     ``params`` maps "phi_inv" / "psi" to monotone-network parameters; a missing entry is the base
     function (log). ``progress`` t ∈ [0, 1] feeds temporally-aware networks."""
-    phi = lambda m: _phi_inv_terms(params, m, "log", progress)  # noqa: E731
+    phi = lambda m: _phi_inv_terms(params, m, "log", progress)
     z = beta * (phi(batch.mean_w) - phi(batch.ref_mean_w) - phi(batch.mean_l) + phi(batch.ref_mean_l))
     return -_psi(params, z, progress)
 
@@ -61,7 +61,7 @@ def mpo_one_step(batch: PairBatch, params: Params | None = None, *, beta=1.0, la
     """One-step MPO: −g(p_w) − λ·ψ(σ(β[ϕ⁻¹(p_w) − ϕ⁻¹(p_l)])), per pair [B].
 
     Bases: g = log, ψ = log, ϕ⁻¹ = logit (so β = 1 gives ORPO)."""
-    phi = lambda m: _phi_inv_terms(params, m, "logit", progress)  # noqa: E731
+    phi = lambda m: _phi_inv_terms(params, m, "logit", progress)
     z = beta * (phi(batch.mean_w) - phi(batch.mean_l))
     g = monotone.apply((params or {}).get("g"), jnp.exp(batch.mean_w), batch.mean_w, progress)
     return -g - lam * _psi(params, z, progress)
@@ -209,7 +209,7 @@ def load_objective(path: str | os.PathLike) -> MPOObjective:
     try:
         with safe_open(str(path), framework="numpy") as fh:
             meta = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 (safe_open is no dict)
     except Exception as exc:  # safetensors raises several types for a damaged header
         raise ObjectiveFileError(f"{path} is not a readable safetensors file ({exc}); it may be truncated.") from exc
     if meta.get("format") != FORMAT:
