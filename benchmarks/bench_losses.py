@@ -29,7 +29,7 @@ def make_batch(key, pairs: int) -> PairBatch:
     k = jax.random.split(key, 6)
     len_w = jax.random.randint(k[0], (pairs,), 1, 1000).astype(jnp.float32)
     len_l = jax.random.randint(k[1], (pairs,), 1, 1000).astype(jnp.float32)
-    mean = lambda kk: -jax.random.uniform(kk, (pairs,), minval=0.05, maxval=4.0)  # noqa: E731
+    mean = lambda kk: -jax.random.uniform(kk, (pairs,), minval=0.05, maxval=4.0)
     return PairBatch(mean(k[2]) * len_w, mean(k[3]) * len_l, len_w, len_l, mean(k[4]) * len_w, mean(k[5]) * len_l)
 
 

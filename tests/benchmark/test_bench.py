@@ -4,6 +4,7 @@ import json
 from dataclasses import replace
 
 import pytest
+from tests.toy_task import ToyTask
 
 from mirrorpo.benchmark import Bench, get_preset
 from mirrorpo.data import DatasetError, load_dataset
@@ -11,7 +12,6 @@ from mirrorpo.errors import MirrorpoError
 from mirrorpo.losses import UnknownLossError
 from mirrorpo.report.leaderboard import write_results
 from mirrorpo.train import TrainConfig
-from tests.toy_task import ToyTask
 
 TINY = replace(get_preset("quick"), pairs=16, horizon=8, eval_episodes=4, eval_horizon=8, seeds=2,
                train=TrainConfig(epochs=3, sft_epochs=2, po_epochs=1, lr=0.05))

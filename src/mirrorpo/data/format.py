@@ -75,9 +75,8 @@ def save_dataset(directory: str | Path, meta: dict, arrays: dict[str, np.ndarray
     """Write pairs.npz then meta.json, each atomically."""
     directory = Path(directory)
     validate(meta, arrays, where=str(directory))
-    with atomic_path(directory / "pairs.npz") as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
+    with atomic_path(directory / "pairs.npz") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **arrays)
     atomic_write_text(directory / "meta.json", json.dumps(meta, indent=2))
     return directory
 

@@ -173,7 +173,7 @@ def make_train(
     def train(params0, pairs: Pairs, hparams, key) -> TrainResult:
         pairs = Pairs(*(jnp.asarray(x) for x in pairs))  # NumPy arrays closed over by a jit become constants
         k_sft, k_po = jax.random.split(key)
-        objective_loss = lambda batch, t: objective(batch, hparams, t)  # noqa: E731
+        objective_loss = lambda batch, t: objective(batch, hparams, t)
         steps = jnp.zeros((), jnp.int32)
         params, sft_loss = params0, jnp.zeros((0,))
         ref = None
