@@ -4,33 +4,22 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.scipy.special import ndtr
+from tests.toy_task import ACT, OBS, W_GOOD, ToyTask, step_logp
 
 from mirrorpo.losses import MPOStructure
 from mirrorpo.train import Pairs, TrainConfig, TrainError, make_train, registry_objective
 
-OBS, ACT, T, N = 3, 2, 6, 8
-HALF_BIN = 0.05
+T, N = 6, 8
 
 
-def step_logp(params, obs, act):
-    """log P(action bin) per step: Σ_dims log(Φ((a+h−μ)/σ) − Φ((a−h−μ)/σ)), ≤ 0."""
-    mu = obs @ params["w"] + params["b"]
-    sigma = jnp.exp(params["log_std"])
-    p = ndtr((act + HALF_BIN - mu) / sigma) - ndtr((act - HALF_BIN - mu) / sigma)
-    return jnp.sum(jnp.log(jnp.maximum(p, 1e-30)), axis=-1)
-
-
-def init_params(key):
-    return {"w": 0.1 * jax.random.normal(key, (OBS, ACT)), "b": jnp.zeros(ACT), "log_std": jnp.zeros(ACT)}
+init_params = ToyTask().initial_params
 
 
 def make_pairs(key):
     """Chosen actions follow a 'good' linear policy; rejected ones are noise. Lengths vary."""
     k = jax.random.split(key, 5)
-    good = jnp.array([[1.0, -1.0], [0.5, 0.0], [0.0, 0.5]])
     obs_w, obs_l = jax.random.normal(k[0], (N, T, OBS)), jax.random.normal(k[1], (N, T, OBS))
-    act_w = obs_w @ good + 0.1 * jax.random.normal(k[2], (N, T, ACT))
+    act_w = obs_w @ W_GOOD + 0.1 * jax.random.normal(k[2], (N, T, ACT))
     act_l = jax.random.normal(k[3], (N, T, ACT))
     lengths = jax.random.randint(k[4], (N,), 2, T + 1)
     return Pairs(obs_w, act_w, lengths, obs_l, act_l, lengths[::-1])
