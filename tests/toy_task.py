@@ -52,3 +52,9 @@ class ToyTask:
         obs = jax.random.normal(key, (episodes, horizon, OBS))
         act = jnp.einsum("eto,poa->peta", obs, params["w"]) + params["b"][:, None, None, :]
         return np.asarray(reward(obs[None], act).sum(axis=-1))
+
+    def reference_returns(self, key, episodes, horizon):
+        good = {"w": W_GOOD[None], "b": jnp.zeros((1, ACT)), "log_std": jnp.zeros((1, ACT))}
+        start = jax.tree.map(lambda x: x[None], self.initial_params(jax.random.PRNGKey(0)))
+        return {"start policy": self.evaluate(start, key, episodes, horizon)[0].tolist(),
+                "good": self.evaluate(good, key, episodes, horizon)[0].tolist()}

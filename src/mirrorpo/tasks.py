@@ -84,6 +84,17 @@ class SuiteTask:
         """True returns [P, episodes] of a batch of P trained policies (deterministic actions)."""
         return np.asarray(_evaluate(self.env, horizon, episodes)(self.frozen, trainable, key))
 
+    def reference_returns(self, key: jax.Array, episodes: int, horizon: int) -> dict[str, list[float]]:
+        """Per-episode true returns, under the benchmark's evaluation protocol, of the policy PO starts
+        from and of both agents (each with its own observation normalisation)."""
+        from mirrorpo.envs import rollout
+
+        start = self.full_params(self.initial_params(jax.random.PRNGKey(0)))
+        policies = {"start policy": start, **{name: params for name, (params, _) in zip(self.agent_names, self.agents)}}
+        keys = jax.random.split(key, episodes)
+        return {name: np.asarray(rollout(self.env, p, keys, horizon, deterministic=True).returns).tolist()
+                for name, p in policies.items()}
+
     # -- data ------------------------------------------------------------------------------------
     def sampler(self) -> SuiteSampler:
         return SuiteSampler(self)

@@ -29,7 +29,10 @@ def test_bench_end_to_end_and_resume(tmp_path, monkeypatch):
         assert r["seeds"] == 2 and len(r["seed_returns"]) == 2
     sft = next(r for r in records if r["algo"] == "sft" and r["variant"] == "base")
     assert sft["mean"] > -40  # trained towards the good agent: an untrained policy scores ≈ −8·‖W*‖² ≈ −50
-    paths = write_results(records, tmp_path / "report", "toy")
+    refs = bench.references()
+    assert set(refs) == {"start policy", "good"} and refs["good"]["mean"] > refs["start policy"]["mean"]
+    assert refs["good"]["mean"] > sft["mean"]  # the toy 'good' agent is the optimum
+    paths = write_results(records, tmp_path / "report", "toy", refs)
     assert json.loads(paths["json"].read_text()) == records
     assert paths["csv"].read_text().count("\n") == 1 + len(records)
     assert paths["png"].stat().st_size > 1000

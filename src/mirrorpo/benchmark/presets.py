@@ -63,7 +63,7 @@ class Preset:
 
 PRESETS = {
     # minutes on a 2-core CPU: reduced data, short episodes, middle grid values
-    "quick": Preset("quick", pairs=64, horizon=100, eval_episodes=8, eval_horizon=100, seeds=3, search_seeds=1,
+    "quick": Preset("quick", pairs=128, horizon=200, eval_episodes=16, eval_horizon=200, seeds=3, search_seeds=1,
                     variants=("base", "mixed", "noisy-0.2")),
     # the paper's scale (DESIGN §1, §3); meant for a GPU
     "full": Preset("full", pairs=None, horizon=1000, eval_episodes=100, eval_horizon=1000, seeds=5,

@@ -42,6 +42,9 @@ class BenchTask(Protocol):
     def evaluate(self, params: Any, key: jax.Array, episodes: int, horizon: int) -> np.ndarray: ...
     # params: a batch of policies (leading axis P) -> true returns [P, episodes]
 
+    def reference_returns(self, key: jax.Array, episodes: int, horizon: int) -> dict[str, list[float]]: ...
+    # per-episode returns of the starting policy and the agents, for context
+
 
 def dataset_pairs(dataset) -> Pairs:
     """Chosen-first arrays of a dataset, as the inner loop wants them."""
@@ -130,6 +133,21 @@ class Bench:
         result = program(params0, pairs, stacked, keys)
         returns = self.task.evaluate(result.params, eval_key, self.preset.eval_episodes, self.preset.eval_horizon)
         return np.asarray(returns).mean(axis=1)[:n]
+
+    def references(self) -> dict[str, dict]:
+        """{name: {mean, stderr, episodes}} of the starting policy and the agents under the same
+        evaluation protocol and start states as the final runs; cached in OUT/references.json."""
+        path = self.out / "references.json"
+        if path.is_file():
+            return json.loads(path.read_text())
+        raw = self.task.reference_returns(jax.random.PRNGKey(self.seed + 11), self.preset.eval_episodes,
+                                          self.preset.eval_horizon)
+        refs = {}
+        for name, returns in raw.items():
+            mean, se = mean_stderr(returns)
+            refs[name] = {"mean": mean, "stderr": finite_or_none(se), "episodes": len(returns)}
+        atomic_write_text(path, json.dumps(refs, indent=2))
+        return refs
 
     # -- cells ----------------------------------------------------------------------------------
     def cell_path(self, algo: str, variant: str) -> Path:

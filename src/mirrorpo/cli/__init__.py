@@ -6,8 +6,8 @@ from __future__ import annotations
 import typer
 
 from mirrorpo.cli.data import app as data_app
-from mirrorpo.cli.experiments import bench, discover
-from mirrorpo.cli.losses import demo, landscape, losses_command
+from mirrorpo.cli.experiments import bench, demo, discover
+from mirrorpo.cli.losses import landscape, losses_command
 
 app = typer.Typer(
     name="mirrorpo",

@@ -34,8 +34,9 @@ def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[st
     with progress_bar(f"bench {task}/{preset}: cells") as update:
         records = bench.run(algos, variants, progress=lambda label, d, t: update(d, t, label))
     title = f"{task.upper()} — {preset} preset"
-    print_leaderboard(records, title)
-    paths = write_results(records, out, title)
+    references = bench.references()
+    print_leaderboard(records, title, references)
+    paths = write_results(records, out, title, references)
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
     return records
 

@@ -1,4 +1,4 @@
-"""``mirrorpo losses``, ``mirrorpo landscape`` and ``mirrorpo demo``."""
+"""``mirrorpo losses`` and ``mirrorpo landscape``."""
 
 from __future__ import annotations
 
@@ -82,20 +82,4 @@ def landscape(
     land = gradient_landscape(loss, lo=lo, hi=hi, n=n, length=length, ref=ref, progress=progress,
                               **parse_hparams(hp))
     path = plot_landscapes([land], out)
-    typer.echo(f"wrote {path}")
-
-
-DEMO_LOSSES = ("dpo", "orpo", "simpo", "cpo", "colpo")
-
-
-def demo(
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("out/demo"),
-):
-    """The main job: print the loss catalogue and write a landscape figure of key losses."""
-    from mirrorpo.losses.landscape import gradient_landscape
-    from mirrorpo.report.landscape import plot_landscapes
-
-    print_catalogue(catalogue())
-    lands = [gradient_landscape(name) for name in DEMO_LOSSES]
-    path = plot_landscapes(lands, Path(out) / "landscapes.png", title="Gradient landscapes (paper Fig. 5)")
     typer.echo(f"wrote {path}")

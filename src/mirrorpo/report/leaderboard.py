@@ -44,7 +44,7 @@ def fmt(record: dict) -> str:
     return f"{mean:.0f} ± {se:.0f}" if math.isfinite(se) else f"{mean:.0f}"
 
 
-def print_leaderboard(records: list[dict], title: str) -> None:
+def print_leaderboard(records: list[dict], title: str, references: dict | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -61,12 +61,17 @@ def print_leaderboard(records: list[dict], title: str) -> None:
             text = "" if r is None else fmt(r) + (" *" if best.get(v) == a else "")
             row.append(f"[bold]{text}[/bold]" if r is not None and best.get(v) == a else text)
         table.add_row(*row)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    if references:
+        console.print("for reference, same evaluation: " + ", ".join(
+            f"{name} {fmt(r)}" for name, r in references.items()))
 
 
-def write_results(records: list[dict], out: str | Path, title: str) -> dict[str, Path]:
+def write_results(records: list[dict], out: str | Path, title: str, references: dict | None = None
+                  ) -> dict[str, Path]:
     """results.json (list of records: algo, variant, mean, stderr, seeds, hparams, ...), results.csv,
-    leaderboard.png — each written atomically."""
+    leaderboard.png (reference returns drawn as lines) — each written atomically."""
     out = Path(out)
     paths = {"json": out / "results.json", "csv": out / "results.csv", "png": out / "leaderboard.png"}
     atomic_write_text(paths["json"], json.dumps(records, indent=2))
@@ -77,11 +82,11 @@ def write_results(records: list[dict], out: str | Path, title: str) -> dict[str,
         writer.writerow([r["algo"], r["variant"], f"{_num(r['mean']):.3f}", f"{_num(r['stderr']):.3f}", r["seeds"],
                          json.dumps(r["hparams"], sort_keys=True)])
     atomic_write_text(paths["csv"], buf.getvalue())
-    plot_leaderboard(records, paths["png"], title)
+    plot_leaderboard(records, paths["png"], title, references)
     return paths
 
 
-def plot_leaderboard(records: list[dict], path: Path, title: str) -> Path:
+def plot_leaderboard(records: list[dict], path: Path, title: str, references: dict | None = None) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,6 +107,8 @@ def plot_leaderboard(records: list[dict], path: Path, title: str) -> Path:
             if best.get(v) == a:
                 bars[a_idx].set_edgecolor("black")
                 bars[a_idx].set_linewidth(1.5)
+    for (name, r), style in zip((references or {}).items(), ("--", ":", "-.")):
+        ax.axhline(_num(r["mean"]), color="gray", ls=style, lw=1, label=name)
     ax.set_xticks(x, algos, rotation=45, ha="right")
     ax.set_ylabel("true return (mean ± s.e.)")
     ax.set_title(title)
