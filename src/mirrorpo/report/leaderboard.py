@@ -107,6 +107,19 @@ def plot_leaderboard(records: list[dict], path: Path, title: str, references: di
             if best.get(v) == a:
                 bars[a_idx].set_edgecolor("black")
                 bars[a_idx].set_linewidth(1.5)
+    values = np.array([_num(r["mean"]) for r in records] + [_num(r["mean"]) for r in (references or {}).values()])
+    values = values[np.isfinite(values)]
+    if values.size:  # keep the informative range: a collapsed loss is labelled, not allowed to squash the rest
+        high = max(values.max(), 0.0)
+        low = min(0.0, np.percentile(values, 10), -0.25 * high)
+        span = high - low or 1.0
+        ax.set_ylim(low - 0.05 * span, high + 0.1 * span)
+        for j, v in enumerate(variants):
+            for a_idx, a in enumerate(algos):
+                mean = _num(cells[(a, v)]["mean"]) if (a, v) in cells else np.nan
+                if np.isfinite(mean) and mean < low:
+                    ax.annotate(f"{mean:.0f}", (a_idx + (j - (len(variants) - 1) / 2) * width, low),
+                                rotation=90, fontsize=7, ha="center", va="bottom")
     for (name, r), style in zip((references or {}).items(), ("--", ":", "-.")):
         ax.axhline(_num(r["mean"]), color="gray", ls=style, lw=1, label=name)
     ax.set_xticks(x, algos, rotation=45, ha="right")
