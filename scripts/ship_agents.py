@@ -4,10 +4,12 @@ write src/mirrorpo/agents/shipped/v1/{<name>.safetensors,<name>.json,manifest.js
 
     nice -n 19 .venv/bin/python scripts/ship_agents.py --episodes 100
 
-Choices: ant_original = the Ant run's checkpoint with the best short evaluation on Ant; tla_target =
-the TLA run's best on TLA; hopper_expert = the Hopper run's best; hopper_bad = the Hopper run's
-checkpoint whose short evaluation is closest to 900/2100 of the expert's (the paper's ratio), taken
-from the same run (an early checkpoint).
+Choices: ant_original = the Ant run's best checkpoint on Ant (top 3 by their training-time 8-episode
+evaluation, re-scored on 32 episodes); tla_target = the TLA run's best on TLA (same way);
+hopper_expert = the best checkpoint of the Hopper runs; hopper_bad = the Hopper checkpoint (of either
+run) whose 8-episode evaluation is closest to 0.4× the expert's among those ≤ 0.45× (the paper's
+ratio is 900/2100 ≈ 0.43): an earlier checkpoint of the γ = 0.99 run, whose returns plateaued
+lower (every checkpoint of the γ = 0.997 run already stood for ≈1000 steps, ≥ 1000 return).
 """
 
 from __future__ import annotations
@@ -44,21 +46,32 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=12345)
     ap.add_argument("--ant-run", default="ant")
     ap.add_argument("--tla-run", default="tla")
-    ap.add_argument("--hopper-run", default="hopper")
-    ap.add_argument("--bad-ratio", type=float, default=900 / 2100)
+    ap.add_argument("--hopper-run", default="hopper997,hopper", help="comma-separated Hopper runs")
+    ap.add_argument("--bad-ratio", type=float, default=0.4, help="hopper_bad's target fraction of the expert")
+    ap.add_argument("--bad-max", type=float, default=0.45, help="hopper_bad's largest fraction of the expert")
     args = ap.parse_args()
 
     from mirrorpo.agents import checkpoint
     from mirrorpo.agents.train import evaluate
     from mirrorpo.envs import DEFAULT_BACKEND
 
-    ant = max(candidates(args.ant_run), key=short_eval)
-    tla = max(candidates(args.tla_run), key=short_eval)
-    hop = candidates(args.hopper_run)
-    expert = max(hop, key=short_eval)
+    def refine(cands: list[dict], env: str, k: int = 3) -> dict:
+        """Best of the top-k checkpoints (by their 8-episode training evaluation) over 32 fresh episodes."""
+        top = sorted(cands, key=short_eval, reverse=True)[:k]
+        scored = []
+        for m in top:
+            params, meta = checkpoint.load(m["path"])
+            scored.append((evaluate(env, params, 32, seed=args.seed + 1, backend=meta["backend"])["mean"], m))
+            print(f"  candidate {m['path'].relative_to(ROOT)}: {scored[-1][0]:.1f} on {env} (32 episodes)", flush=True)
+        return max(scored, key=lambda x: x[0])[1]
+
+    ant = refine(candidates(args.ant_run), "ant")
+    tla = refine(candidates(args.tla_run), "three_legged_ant")
+    hop = [m for run in args.hopper_run.split(",") for m in candidates(run)]
+    expert = refine(hop, "hopper")
     target = args.bad_ratio * short_eval(expert)
-    early = [m for m in hop if m["steps"] < expert["steps"] and short_eval(m) <= 0.5 * short_eval(expert)]
-    bad = min(early or hop, key=lambda m: abs(short_eval(m) - target))
+    worse = [m for m in hop if short_eval(m) <= args.bad_max * short_eval(expert)]
+    bad = min(worse or hop, key=lambda m: abs(short_eval(m) - target))
     picks = [("ant_original", ant, ["ant", "three_legged_ant"]), ("tla_target", tla, ["ant", "three_legged_ant"]),
              ("hopper_expert", expert, ["hopper"]), ("hopper_bad", bad, ["hopper"])]
 
@@ -75,6 +88,7 @@ def main() -> None:
                   f"deterministic {det[env]['mean']:.1f} ± {det[env]['stderr']:.1f} ({time.time() - t0:.0f}s)", flush=True)
         run_cmd = next((ln.strip() for ln in (ROOT / TRAIN_CMD).read_text().splitlines()
                         if f"--out runs/agents/{m['path'].parent.name} " in ln), "")
+        run_cmd = run_cmd.replace("$MP", "mirrorpo").removeprefix("nice -n 19 ").rstrip(" \\")
         keep = {k: v for k, v in meta.items() if k not in ("sha256", "file", "format", "obs_dim", "act_dim", "policy_hidden")}
         keep.update({"name": name, "source_checkpoint": str(m["path"].relative_to(ROOT)), "returns": returns,
                      "returns_deterministic": det})

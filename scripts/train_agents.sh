@@ -8,6 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p runs/agents
 MP=".venv/bin/mirrorpo"
+# (the Ant run was stopped by hand after its 3.5M-step checkpoint, to give the CPU to TLA)
 nice -n 19 $MP agents train --env ant --out runs/agents/ant --steps 10000000 --seed 0 \
   --checkpoint-every 500000 > runs/agents/ant.out 2>&1 &
 nice -n 19 $MP agents train --env three_legged_ant --out runs/agents/tla --steps 8000000 --seed 1 \
