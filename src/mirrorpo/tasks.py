@@ -102,9 +102,7 @@ class SuiteTask:
 
 @functools.lru_cache(maxsize=16)
 def _evaluate(env: str, horizon: int, episodes: int):
-    from mirrorpo.envs import DEFAULT_BACKEND, make, rollout
-
-    make(env, DEFAULT_BACKEND)  # build (and cache) the brax env outside any trace, or its arrays would leak as tracers
+    from mirrorpo.envs import rollout
 
     def run(frozen, trainable, key):
         keys = jax.random.split(key, episodes)  # the same start states for every policy
@@ -144,9 +142,7 @@ class SuiteSampler:
 
 @functools.lru_cache(maxsize=16)
 def _sample(env: str, horizon: int):
-    from mirrorpo.envs import DEFAULT_BACKEND, make, rollout
-
-    make(env, DEFAULT_BACKEND)  # outside any trace (see _evaluate)
+    from mirrorpo.envs import rollout
 
     def run(stacked, ids, act_keys, reset_keys):
         def one(i, k, rk):

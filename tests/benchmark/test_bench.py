@@ -7,6 +7,7 @@ import pytest
 from tests.toy_task import ToyTask
 
 from mirrorpo.benchmark import Bench, get_preset
+from mirrorpo.benchmark.runner import padded_runs
 from mirrorpo.data import DatasetError, load_dataset
 from mirrorpo.errors import MirrorpoError
 from mirrorpo.losses import UnknownLossError
@@ -20,9 +21,11 @@ ALGOS = ["sft", "simpo", "dpo", "cpo"]
 
 def test_bench_end_to_end_and_resume(tmp_path, monkeypatch):
     bench = Bench(ToyTask(), TINY, tmp_path)
-    seen = []
-    records = bench.run(ALGOS, ["base", "noisy-0.2"], progress=lambda label, d, t: seen.append((d, t)))
+    seen, partial = [], []
+    records = bench.run(ALGOS, ["base", "noisy-0.2"], progress=lambda label, d, t: seen.append((d, t)),
+                        on_records=partial.append)
     assert seen[-1] == (8, 8)
+    assert [len(p) for p in partial] == list(range(1, 9)) and partial[-1] == records  # results after every cell
     assert {(r["algo"], r["variant"]) for r in records} == {(a, v) for a in ALGOS for v in ("base", "noisy-0.2")}
     for r in records:
         assert {"algo", "variant", "mean", "stderr", "seeds", "hparams"} <= set(r)
@@ -70,3 +73,8 @@ def test_single_seed_and_diverged_cells_are_reported_not_crashed(tmp_path):
 
     assert best_per_variant(records) == {"base": "b"}
     assert fmt(records[0]) == "diverged" and fmt(records[1]) == "5"
+
+
+def test_runs_are_padded_to_powers_of_two_on_accelerators_only():
+    assert [padded_runs(n, "gpu") for n in (1, 3, 5, 8, 9)] == [1, 4, 8, 8, 16]
+    assert [padded_runs(n, "cpu") for n in (1, 3, 5, 8, 9)] == [1, 3, 5, 8, 9]

@@ -90,3 +90,20 @@ def test_rollout_pads_after_termination(hopper_policy):
 def test_rollout_rejects_mismatched_policy(hopper_policy):
     with pytest.raises(EnvError, match="obs/act sizes"):
         rollout("ant", hopper_policy, jax.random.split(jax.random.PRNGKey(0), 2), 10)
+
+
+def test_make_inside_a_trace_builds_eagerly_and_spellings_share_one_env():
+    from mirrorpo.envs import DEFAULT_BACKEND
+    from mirrorpo.envs.core import _build
+
+    _build.cache_clear()
+
+    @jax.jit
+    def first_use(key):  # the env is first built inside this trace
+        return make("hopper").reset(key).obs.sum()
+
+    first_use(jax.random.PRNGKey(0))
+    env = make("hopper", DEFAULT_BACKEND)
+    assert env is make("hopper")
+    obs = jax.jit(lambda k: env.step(env.reset(k), jnp.zeros(3)).obs)(jax.random.PRNGKey(1))  # no leaked tracer
+    assert np.isfinite(np.asarray(obs)).all()

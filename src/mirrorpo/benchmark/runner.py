@@ -84,6 +84,13 @@ def mean_stderr(values) -> tuple[float, float]:
     return float(values.mean()), se
 
 
+def padded_runs(n: int, backend: str | None = None) -> int:
+    """Runs per compiled program for ``n`` wanted runs. On an accelerator: the next power of two, so
+    cells with different grid sizes share a few compiled programs. On CPU: exactly ``n`` — vmapped runs
+    cost as much as a loop there (benchmarks/bench_train.py), so padding would be pure waste."""
+    return n if (backend or jax.default_backend()) == "cpu" else 1 << (n - 1).bit_length()
+
+
 def check_algos(algos: list[str]) -> list[str]:
     for algo in algos:
         get_spec(algo)  # raises the clear "unknown loss" error
@@ -121,11 +128,10 @@ class Bench:
                            eval_key: jax.Array) -> np.ndarray:
         """Train runs = [(algo index, hparams, seed)] in one vmapped call; mean true return per run.
 
-        The batch is padded (repeating the last run) to a power of two, so cells with different grid
-        sizes reuse a few compiled programs instead of compiling one per size."""
+        The batch is padded (repeating the last run) to :func:`padded_runs`."""
         specs, program = self._program(get_spec(algos[0]).protocol, algos, pairs.num_pairs)
         n = len(runs)
-        runs = runs + [runs[-1]] * ((1 << (n - 1).bit_length()) - n)
+        runs = runs + [runs[-1]] * (padded_runs(n) - n)
         hps = [switch_hparams(specs, i, hp) for i, hp, _ in runs]
         stacked = jax.tree_util.tree_map(lambda *x: jnp.stack(x), *hps)
         keys = jnp.stack([jax.random.PRNGKey(self.seed * 100_003 + s) for _, _, s in runs])
@@ -173,9 +179,11 @@ class Bench:
         return CellResult(algo, variant, mean, se, self.seeds, best, [float(x) for x in final], search,
                           time.perf_counter() - t0)
 
-    def run(self, algos: list[str], variants: list[str], progress: Callable[[str, int, int], None] | None = None
-            ) -> list[dict]:
-        """Every (algo, variant) cell, resuming from cached cells; returns all records."""
+    def run(self, algos: list[str], variants: list[str], progress: Callable[[str, int, int], None] | None = None,
+            on_records: Callable[[list[dict]], None] | None = None) -> list[dict]:
+        """Every (algo, variant) cell, resuming from cached cells; returns all records.
+
+        ``on_records(records so far)`` is called after each cell (e.g. to rewrite a partial leaderboard)."""
         check_algos(algos)
         for v in variants:
             parse_variant(v)
@@ -195,6 +203,8 @@ class Bench:
                     record = self.run_cell(pairs, algo, variant, group).record()
                     atomic_write_text(path, json.dumps(record, indent=2))
                 records.append(record)
+                if on_records:
+                    on_records(list(records))
                 done += 1
                 if progress:
                     progress(f"{algo} / {variant}", done, total)

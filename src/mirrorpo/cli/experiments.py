@@ -31,10 +31,11 @@ def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[st
     if seeds is not None and seeds < 1:
         raise MirrorpoError(f"--seeds must be ≥ 1; got {seeds}.")
     bench = Bench(get_task(task), chosen, out, seeds=seeds, seed=seed)
-    with progress_bar(f"bench {task}/{preset}: cells") as update:
-        records = bench.run(algos, variants, progress=lambda label, d, t: update(d, t, label))
     title = f"{task.upper()} — {preset} preset"
     references = bench.references()
+    with progress_bar(f"bench {task}/{preset}: cells") as update:  # results so far rewritten after each cell
+        records = bench.run(algos, variants, progress=lambda label, d, t: update(d, t, label),
+                            on_records=lambda so_far: write_results(so_far, out, title, references))
     print_leaderboard(records, title, references)
     paths = write_results(records, out, title, references)
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))

@@ -27,7 +27,10 @@ loses most of its return on TLA, as in the paper (6000 → 1700): with 2, a 1M-s
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import io
+import warnings
 from dataclasses import dataclass
 
 from mirrorpo.errors import MirrorpoError
@@ -82,16 +85,28 @@ def tla_penalty(action):
     return TLA_PENALTY * jnp.sum(jnp.square(leg4), axis=-1)
 
 
-@functools.cache
 def make(name: str, backend: str = DEFAULT_BACKEND):
     """A brax environment (``reset(key)``, ``step(state, action)``, single, un-batched) for ``name``.
 
-    Brax is imported here, not at package import time."""
+    One instance per (name, backend), however the arguments are spelled, built eagerly even when first
+    asked for inside a ``jit`` trace (its arrays would otherwise be that trace's tracers and leak into
+    every later use of the cached env). Brax is imported here, not at package import time."""
     get_spec(name)
     _check_backend(backend)
+    import jax
+
+    with jax.ensure_compile_time_eval(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Brax System", category=UserWarning)  # brax's notice to all users
+        return _build(name, backend)
+
+
+@functools.cache
+def _build(name: str, backend: str):
     import jax.numpy as jnp
-    from brax import envs as brax_envs
-    from brax.envs.base import Wrapper
+
+    with contextlib.redirect_stdout(io.StringIO()):  # mujoco.mjx prints "Failed to import warp" (a GPU-only extra)
+        from brax import envs as brax_envs
+        from brax.envs.base import Wrapper
 
     class _Clipped(Wrapper):
         """Clips actions to [-1, 1] before the physics and the reward."""
