@@ -22,6 +22,8 @@ def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[st
     from mirrorpo.benchmark import Bench, get_preset
     from mirrorpo.cli.progress import progress_bar
     from mirrorpo.losses import available_losses
+    from mirrorpo.fileio import atomic_write_text
+    from mirrorpo.report.findings import check_findings
     from mirrorpo.report.leaderboard import print_leaderboard, write_results
     from mirrorpo.tasks import get_task
 
@@ -38,6 +40,13 @@ def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[st
                             on_records=lambda so_far: write_results(so_far, out, title, references))
     print_leaderboard(records, title, references)
     paths = write_results(records, out, title, references)
+    findings = check_findings(records, references)
+    typer.echo("\nThe paper's findings (DESIGN §5):")
+    for f in findings:
+        mark = {True: "holds", False: "does not hold", None: "not checked"}[f.holds]
+        typer.echo(f"  [{mark}] {f.claim}: {f.evidence}")
+    paths["findings"] = out / "findings.json"
+    atomic_write_text(paths["findings"], json.dumps([f.record() for f in findings], indent=2))
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
     return records
 
