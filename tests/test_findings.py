@@ -1,5 +1,7 @@
 """The paper's findings checked on synthetic leaderboards whose answer is known."""
 
+import json
+
 import pytest
 
 from mirrorpo.report.findings import check_findings, noisiest
@@ -51,3 +53,33 @@ def test_missing_cells_are_not_checked():
     assert by_claim(check_findings([rec("dpo", "base", 1.0)], None)) == [None, None, None, None]
     assert noisiest(["base", "noisy-0.1", "noisy-0.3", "noisy-0.2", "mixed"]) == "noisy-0.3"
     assert noisiest(["base", "mixed"]) is None
+
+
+def test_comparison_table_sets_the_papers_numbers_and_normalised_scores_beside_ours():
+    from mirrorpo.report.paper import PAPER_TLA, comparison_table, normalised, paper_cell
+
+    refs = {"start policy": {"mean": 2000.0}, "target": {"mean": 5000.0}, "original": {"mean": 2000.0}}
+    table = comparison_table([rec("lpo", "base", 3500.0, 20.0), rec("bco_pair", "base", None, None),
+                              rec("lpo", "noisy-0.3", 2600.0, 30.0)], refs, "tla").splitlines()
+    assert table[0] == ("| algorithm | base (ours) | base (paper) | n ours / paper | noisy-0.3 (ours) | "
+                        "noisy-0.3 (paper) | n ours / paper |")
+    # LPO: ours (3500 − 2000) / 3000 = 0.50; paper (3774 − 1700) / 2200 = 0.94; noisy-0.3 paper 1569
+    assert table[2] == "| lpo | 3500 ± 20 | 3774 ± 102 | 0.50 / 0.94 | 2600 ± 30 | 1569 ± 156 | 0.20 / -0.06 |"
+    assert table[3].startswith("| bco_pair | diverged |  |")  # not in the paper; after the paper's losses
+    assert paper_cell("tla", "simpo", "noisy-0.2") == PAPER_TLA["simpo"][3] == (118, 715)
+    assert paper_cell("hopper", "cpo", "noisy-0.2") == (1813, 33) and paper_cell("hopper", "lpo", "base") is None
+    assert normalised(3900, 1700, 3900) == 1.0
+
+
+def test_compare_command(tmp_path):
+    from tests.test_cli import mirrorpo
+
+    (tmp_path / "results.json").write_text(json.dumps(paper_like()))
+    (tmp_path / "references.json").write_text(json.dumps(REFS))
+    proc = mirrorpo("compare", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "| lpo | 3700 ± 10 | 3774 ± 102 |" in proc.stdout
+    assert proc.stdout.count(": holds (") == 4
+    (tmp_path / "references.json").write_text("{")
+    proc = mirrorpo("compare", str(tmp_path))
+    assert proc.returncode == 2 and "not valid JSON" in proc.stderr and "Traceback" not in proc.stderr

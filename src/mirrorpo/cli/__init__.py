@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from mirrorpo.cli.data import app as data_app
-from mirrorpo.cli.experiments import bench, demo, discover
+from mirrorpo.cli.experiments import bench, compare, demo, discover
 from mirrorpo.cli.losses import landscape, losses_command
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app.command("landscape")(landscape)
 app.command("demo")(demo)
 app.command("bench")(bench)
 app.command("discover")(discover)
+app.command("compare")(compare)
 
 # --- sub-command groups (one line each) ---
 from mirrorpo.cli.agents import app as agents_app; app.add_typer(agents_app, name="agents")  # noqa: I001

@@ -43,8 +43,7 @@ def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[st
     findings = check_findings(records, references)
     typer.echo("\nThe paper's findings (DESIGN §5):")
     for f in findings:
-        mark = {True: "holds", False: "does not hold", None: "not checked"}[f.holds]
-        typer.echo(f"  [{mark}] {f.claim}: {f.evidence}")
+        typer.echo(f"  [{f.verdict}] {f.claim}: {f.evidence}")
     paths["findings"] = out / "findings.json"
     atomic_write_text(paths["findings"], json.dumps([f.record() for f in findings], indent=2))
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
@@ -63,6 +62,31 @@ def bench(
 ):
     """Hyper-parameter search + seeds per (algorithm, dataset) cell; prints and writes the leaderboard."""
     run_bench(task, preset, split(algos), split(variants), seeds, out or Path(f"out/bench/{task}-{preset}"), seed)
+
+
+def compare(
+    results: Annotated[Path, typer.Argument(help="A bench output folder (results.json, references.json).")],
+    task: Annotated[str, typer.Option(help="tla | hopper: which of the paper's tables to set beside it.")] = "tla",
+):
+    """Print a bench's leaderboard beside the paper's numbers (Markdown) and check the paper's findings."""
+    from mirrorpo.report.findings import check_findings
+    from mirrorpo.report.paper import comparison_table
+
+    if task not in ("tla", "hopper"):
+        raise MirrorpoError(f"unknown task '{task}'; valid: tla, hopper.")
+    records, references = (_read_json(results / name) for name in ("results.json", "references.json"))
+    typer.echo(comparison_table(records, references, task))
+    for f in check_findings(records, references):
+        typer.echo(f"- **{f.claim}**: {f.verdict} ({f.evidence})")
+
+
+def _read_json(path: Path):
+    if not path.is_file():
+        raise MirrorpoError(f"{path} not found; point at a folder written by `mirrorpo bench`.")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise MirrorpoError(f"{path} is not valid JSON ({exc}); rerun the bench to rewrite it.") from exc
 
 
 def demo(out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/demo")):

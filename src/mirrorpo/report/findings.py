@@ -26,8 +26,12 @@ class Finding:
     holds: bool | None  # None: the records lack the cells this claim needs
     evidence: str
 
+    @property
+    def verdict(self) -> str:
+        return {True: "holds", False: "does not hold", None: "not checked"}[self.holds]
+
     def record(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "verdict": self.verdict}
 
 
 def _mean(x) -> float:

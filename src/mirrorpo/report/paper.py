@@ -1,0 +1,99 @@
+"""Our leaderboard beside the paper's (MPO paper, Table 2 and Appendix H), as a Markdown table.
+
+Absolute returns differ between suites (our agents are retrained with our own PPO on brax's spring
+backend), so for TLA each cell also gets the *normalised* score
+
+    n(R) = (R − R_start) / (R_target − R_start)
+
+— 0 is the starting (original) agent, 1 the target agent — computed with each suite's own
+references: ours from ``references.json`` (same evaluation protocol as the cells), the paper's
+from its text (original agent 1700 on TLA, target 3900).
+"""
+
+from __future__ import annotations
+
+import math
+
+from mirrorpo.report.findings import START
+
+# mean, standard error; columns base, mixed, noisy-0.1, noisy-0.2, noisy-0.3 (TLA); base, mixed, noisy (Hopper)
+PAPER_TLA = {
+    "rrhf": [(2789, 285), (2245, 134), (1730, 442), (749, 498), (330, 552)],
+    "slic_hf": [(3255, 66), (2478, 54), (2329, 289), (1964, 116), (1135, 224)],
+    "dpo": [(3528, 58), (2766, 89), (3082, 80), (2530, 97), (1519, 140)],
+    "ipo": [(3618, 44), (2937, 85), (3162, 66), (2392, 136), (1133, 115)],
+    "cpo": [(3450, 55), (2322, 208), (2967, 58), (2427, 44), (2000, 35)],
+    "orpo": [(3087, 322), (2500, 71), (2841, 50), (2359, 43), (1953, 37)],
+    "rdpo": [(2606, 65), (2107, 40), (2099, 50), (1740, 36), (1667, 24)],
+    "simpo": [(3683, 78), (3117, 185), (2314, 752), (118, 715), (-3828, 341)],
+    "sft": [(3287, 62), (2344, 40), (2733, 45), (2345, 37), (2049, 33)],
+    "lpo": [(3774, 102), (2841, 46), (3617, 69), (2705, 370), (1569, 156)],
+}
+PAPER_TLA_VARIANTS = ("base", "mixed", "noisy-0.1", "noisy-0.2", "noisy-0.3")
+PAPER_TLA_REFERENCES = {"start": 1700.0, "target": 3900.0}
+PAPER_HOPPER = {
+    "dpo": [(1796, 78), (458, 82), (693, 131)],
+    "ipo": [(2049, 13), (1606, 91), (739, 118)],
+    "cpo": [(2078, 12), (1078, 35), (1813, 33)],
+    "orpo": [(2022, 15), (1039, 20), (1710, 33)],
+    "simpo": [(2027, 15), (1460, 94), (1794, 65)],
+}
+PAPER_HOPPER_VARIANTS = ("base", "mixed", "noisy")  # the paper does not state Hopper's noise level
+
+
+def paper_cell(task: str, algo: str, variant: str) -> tuple[float, float] | None:
+    table, variants = (PAPER_TLA, PAPER_TLA_VARIANTS) if task == "tla" else (PAPER_HOPPER, PAPER_HOPPER_VARIANTS)
+    if task == "hopper" and variant.startswith("noisy-"):
+        variant = "noisy"
+    if algo not in table or variant not in variants:
+        return None
+    return table[algo][variants.index(variant)]
+
+
+def normalised(value: float, start: float, target: float) -> float:
+    return (value - start) / (target - start)
+
+
+def our_start_target(references: dict) -> tuple[float, float] | None:
+    agents = {k: r["mean"] for k, r in references.items() if k != START}
+    if START not in references or not agents:
+        return None
+    return references[START]["mean"], max(agents.values())
+
+
+def comparison_table(records: list[dict], references: dict, task: str) -> str:
+    """Markdown: one row per algorithm, per variant our mean ± s.e. and the paper's, plus the
+    normalised scores (TLA), rows ordered as the paper's table then the rest alphabetically."""
+    cells = {(r["algo"], r["variant"]): r for r in records}
+    variants = list(dict.fromkeys(r["variant"] for r in records))
+    present = {r["algo"] for r in records}
+    paper_order = [a for a in (PAPER_TLA if task == "tla" else PAPER_HOPPER) if a in present]
+    algos = paper_order + sorted(present - set(paper_order))
+    ours = our_start_target(references) if task == "tla" else None
+    header = ["algorithm"]
+    for v in variants:
+        header += [f"{v} (ours)", f"{v} (paper)"] + (["n ours / paper"] if ours else [])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for a in algos:
+        row = [a]
+        for v in variants:
+            r, p = cells.get((a, v)), paper_cell(task, a, v)
+            mean = None if r is None else r["mean"]
+            row.append("" if r is None else _pm(mean, r.get("stderr")))
+            row.append("" if p is None else _pm(*p))
+            if ours:
+                n_ours = "" if mean is None else f"{normalised(mean, *ours):.2f}"
+                n_paper = "" if p is None else f"{normalised(p[0], *PAPER_TLA_REFERENCES.values()):.2f}"
+                row.append(f"{n_ours} / {n_paper}" if (n_ours or n_paper) else "")
+        lines.append("| " + " | ".join(row) + " |")
+    if ours:
+        lines.append("")
+        lines.append(f"n = (R − start) / (target − start): ours start {ours[0]:.0f}, target {ours[1]:.0f}; "
+                     f"paper start {PAPER_TLA_REFERENCES['start']:.0f}, target {PAPER_TLA_REFERENCES['target']:.0f}.")
+    return "\n".join(lines) + "\n"
+
+
+def _pm(mean, se) -> str:
+    if mean is None or not math.isfinite(mean):
+        return "diverged"
+    return f"{mean:.0f} ± {se:.0f}" if se is not None and math.isfinite(se) else f"{mean:.0f}"
