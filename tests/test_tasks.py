@@ -25,6 +25,8 @@ def test_sampler_pairs(task):
     obs, actions, rewards, lengths = sampler(jax.random.PRNGKey(0), agents, 12, same_start=(task == "tla"))
     assert obs.shape[:3] == (3, 2, 12) and actions.shape[-1] == sampler.act_dim
     assert np.all(np.abs(actions) <= 1.0) and np.all((lengths >= 1) & (lengths <= 12))
+    assert rewards.shape == (3, 2, 12) and np.all(np.isfinite(rewards))
+    np.testing.assert_array_equal(rewards * (np.arange(12) >= lengths[..., None]), 0.0)  # zero past the end
     if task == "tla":
         np.testing.assert_array_equal(obs[:, 0, 0], obs[:, 1, 0])  # both trajectories start from one state
         assert not np.allclose(obs[:, 0, 1:], obs[:, 1, 1:])

@@ -21,8 +21,8 @@ def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[st
               out: Path, seed: int = 0) -> list[dict]:
     from mirrorpo.benchmark import Bench, get_preset
     from mirrorpo.cli.progress import progress_bar
-    from mirrorpo.losses import available_losses
     from mirrorpo.fileio import atomic_write_text
+    from mirrorpo.losses import available_losses
     from mirrorpo.report.findings import check_findings
     from mirrorpo.report.leaderboard import print_leaderboard, write_results
     from mirrorpo.tasks import get_task
