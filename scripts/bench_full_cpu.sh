@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The full TLA preset on a CPU, in the background, most informative cells first: the paper's baselines on
-# the base dataset and at noise 0.3 (the four findings of DESIGN §5), then every other cell.
-# Cells are cached under OUT/cells, so rerunning this resumes where a killed run stopped, across sessions;
-# OUT/results.{json,csv} and leaderboard.png are rewritten after every finished cell.
+# the base dataset, then at noise 0.3 (SFT-term losses and SimPO first: the findings of DESIGN §5 rest on
+# them), then every other cell. Cells are cached under OUT/cells, so rerunning this resumes where a killed
+# run stopped, across sessions; OUT/results.{json,csv} and leaderboard.png are rewritten after every
+# finished cell (they list the cells of the current step; rerun step 1-2's command at the end to collect).
 set -euo pipefail
 OUT=${OUT:-runs/bench-tla-full}
-PAPER=sft,rrhf,slic_hf,lpo,dpo,ipo,cpo,orpo,rdpo,simpo
 mkdir -p "$OUT"
-mirrorpo bench --task tla --preset full --variants base,noisy-0.3 --algos "$PAPER" --out "$OUT"
+mirrorpo bench --task tla --preset full --variants base --algos sft,rrhf,slic_hf,lpo,dpo,ipo,cpo,orpo,rdpo,simpo \
+  --out "$OUT"
+mirrorpo bench --task tla --preset full --variants noisy-0.3 --algos sft,simpo,cpo,orpo,dpo,ipo,rdpo,lpo,slic_hf,rrhf \
+  --out "$OUT"
 mirrorpo bench --task tla --preset full --out "$OUT"
