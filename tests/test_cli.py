@@ -52,3 +52,10 @@ def test_data_info(tmp_path, as_json):
         assert "realised flip rate" in proc.stdout
     proc = mirrorpo("data", "info", str(tmp_path / "missing"))
     assert proc.returncode == 2 and "not found" in proc.stderr
+
+
+def test_bench_errors_are_one_line(tmp_path):
+    for args, msg in ((["--cached-only"], "holds no finished cells"), (["--algos", "nope"], "Valid names"),
+                      (["--variants", "noisy-0.9"], "unknown variant"), (["--seeds", "0"], "--seeds must be")):
+        proc = mirrorpo("bench", "--out", str(tmp_path / "b"), *args)
+        assert proc.returncode == 2 and msg in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -50,6 +50,13 @@ def test_bench_end_to_end_and_resume(tmp_path, monkeypatch):
     assert calls == ["cpo"]
     assert [r["algo"] for r in again] == [r["algo"] for r in records]
 
+    # cached_only: collects finished cells, trains none (an unfinished or never-run cell is left out)
+    (tmp_path / "cells" / "noisy-0.2" / "dpo.json").unlink()
+    collected = Bench(ToyTask(), TINY, tmp_path).run(ALGOS + ["ipo"], ["base", "noisy-0.2"], cached_only=True)
+    assert calls == ["cpo"]
+    assert len(collected) == 7 and ("dpo", "noisy-0.2") not in {(r["algo"], r["variant"]) for r in collected}
+    assert collected == [r for r in again if (r["algo"], r["variant"]) != ("dpo", "noisy-0.2")]
+
 
 def test_bad_input(tmp_path):
     bench = Bench(ToyTask(), TINY, tmp_path)

@@ -91,10 +91,12 @@ def padded_runs(n: int, backend: str | None = None) -> int:
     return n if (backend or jax.default_backend()) == "cpu" else 1 << (n - 1).bit_length()
 
 
-def check_algos(algos: list[str]) -> list[str]:
+def check_cells(algos: list[str], variants: list[str]) -> None:
+    """Clear errors for an unknown loss (listing the valid ones) or variant, before any work starts."""
     for algo in algos:
-        get_spec(algo)  # raises the clear "unknown loss" error
-    return algos
+        get_spec(algo)
+    for variant in variants:
+        parse_variant(variant)
 
 
 class Bench:
@@ -180,24 +182,27 @@ class Bench:
                           time.perf_counter() - t0)
 
     def run(self, algos: list[str], variants: list[str], progress: Callable[[str, int, int], None] | None = None,
-            on_records: Callable[[list[dict]], None] | None = None) -> list[dict]:
+            on_records: Callable[[list[dict]], None] | None = None, cached_only: bool = False) -> list[dict]:
         """Every (algo, variant) cell, resuming from cached cells; returns all records.
 
-        ``on_records(records so far)`` is called after each cell (e.g. to rewrite a partial leaderboard)."""
-        check_algos(algos)
-        for v in variants:
-            parse_variant(v)
+        ``on_records(records so far)`` is called after each cell (e.g. to rewrite a partial leaderboard).
+        ``cached_only`` trains nothing: it collects the cells already finished in OUT (the leaderboard
+        of a stopped or still-running bench) and leaves the others out."""
+        check_cells(algos, variants)
         groups = {p: tuple(a for a in algos if get_spec(a).protocol == p)
                   for p in {get_spec(a).protocol for a in algos}}
         total, done = len(algos) * len(variants), 0
         records = []
         for variant in variants:
             pending = [a for a in algos if not self.cell_path(a, variant).is_file()]
-            pairs = dataset_pairs(self.dataset(variant)) if pending else None
+            pairs = dataset_pairs(self.dataset(variant)) if pending and not cached_only else None
             for algo in algos:
                 path = self.cell_path(algo, variant)
                 if path.is_file():
                     record = json.loads(path.read_text())
+                elif cached_only:
+                    done += 1
+                    continue
                 else:
                     group = groups[get_spec(algo).protocol]
                     record = self.run_cell(pairs, algo, variant, group).record()

@@ -18,8 +18,8 @@ def split(value: str | None) -> list[str] | None:
 
 
 def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[str] | None, seeds: int | None,
-              out: Path, seed: int = 0) -> list[dict]:
-    from mirrorpo.benchmark import Bench, get_preset
+              out: Path, seed: int = 0, cached_only: bool = False) -> list[dict]:
+    from mirrorpo.benchmark import Bench, check_cells, get_preset
     from mirrorpo.cli.progress import progress_bar
     from mirrorpo.fileio import atomic_write_text
     from mirrorpo.losses import available_losses
@@ -32,12 +32,18 @@ def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[st
     variants = variants or list(chosen.variants)
     if seeds is not None and seeds < 1:
         raise MirrorpoError(f"--seeds must be ≥ 1; got {seeds}.")
+    check_cells(algos, variants)
+    if cached_only and not any((out / "cells").glob("*/*.json")):
+        raise MirrorpoError(f"--cached-only: {out}/cells holds no finished cells; run the bench without it first.")
     bench = Bench(get_task(task), chosen, out, seeds=seeds, seed=seed)
     title = f"{task.upper()} — {preset} preset"
     references = bench.references()
     with progress_bar(f"bench {task}/{preset}: cells") as update:  # results so far rewritten after each cell
         records = bench.run(algos, variants, progress=lambda label, d, t: update(d, t, label),
-                            on_records=lambda so_far: write_results(so_far, out, title, references))
+                            on_records=lambda so_far: write_results(so_far, out, title, references),
+                            cached_only=cached_only)
+    if not records:
+        raise MirrorpoError(f"--cached-only: no finished cells of these algorithms and variants in {out}/cells.")
     print_leaderboard(records, title, references)
     paths = write_results(records, out, title, references)
     findings = check_findings(records, references)
@@ -59,9 +65,12 @@ def bench(
     seeds: Annotated[int | None, typer.Option(help="Seeds for the best setting (default: the preset's).")] = None,
     out: Annotated[Path | None, typer.Option(help="Output folder (default out/bench/TASK-PRESET).")] = None,
     seed: Annotated[int, typer.Option(help="Base seed (datasets, training, evaluation).")] = 0,
+    cached_only: Annotated[bool, typer.Option(help="Train nothing: collect the cells already finished in --out "
+                                                   "(the leaderboard of a stopped or running bench).")] = False,
 ):
     """Hyper-parameter search + seeds per (algorithm, dataset) cell; prints and writes the leaderboard."""
-    run_bench(task, preset, split(algos), split(variants), seeds, out or Path(f"out/bench/{task}-{preset}"), seed)
+    run_bench(task, preset, split(algos), split(variants), seeds, out or Path(f"out/bench/{task}-{preset}"), seed,
+              cached_only)
 
 
 def compare(
