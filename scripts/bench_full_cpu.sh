@@ -3,7 +3,8 @@
 # the base dataset, then at noise 0.3 (SFT-term losses and SimPO first: the findings of DESIGN §5 rest on
 # them), then every other cell. Cells are cached under OUT/cells, so rerunning this resumes where a killed
 # run stopped, across sessions; OUT/results.{json,csv} and leaderboard.png are rewritten after every
-# finished cell (they list the cells of the current step; rerun step 1-2's command at the end to collect).
+# finished cell (they list the cells of the current step; collect every finished cell with
+# `mirrorpo bench --task tla --preset full --cached-only --out "$OUT"`).
 set -euo pipefail
 OUT=${OUT:-runs/bench-tla-full}
 mkdir -p "$OUT"

@@ -1,6 +1,6 @@
 """Why push-away losses collapse on TLA: split the evaluation return into the leg-4 penalty and the rest.
 
-    python scripts/tla_leg4_diagnosis.py [--preset quick] [--algos sft,cpo,dpo,simpo,lpo] [--out DIR]
+    python scripts/tla_leg4_diagnosis.py [--preset quick] [--algos sft,cpo,orpo,dpo,ipo,simpo,lpo] [--out DIR]
 
 Trains each loss once (its grid's middle setting, seed 0) on the base dataset of the chosen preset (the
 bench's own dataset in DIR, generated if missing) and rolls out the trained policy deterministically as
@@ -16,8 +16,7 @@ import jax
 import numpy as np
 
 from mirrorpo.benchmark import Bench, dataset_pairs, get_preset, grid
-from mirrorpo.envs import rollout, tla_penalty
-from mirrorpo.envs.core import TLA_LEG4_ACTUATORS
+from mirrorpo.envs import TLA_LEG4_ACTUATORS, rollout, tla_penalty
 from mirrorpo.tasks import get_task
 from mirrorpo.train import make_train, registry_objective
 
