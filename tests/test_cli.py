@@ -56,6 +56,7 @@ def test_data_info(tmp_path, as_json):
 
 def test_bench_errors_are_one_line(tmp_path):
     for args, msg in ((["--cached-only"], "holds no finished cells"), (["--algos", "nope"], "Valid names"),
-                      (["--variants", "noisy-0.9"], "unknown variant"), (["--seeds", "0"], "--seeds must be")):
+                      (["--variants", "noisy-0.9"], "unknown variant"), (["--seeds", "0"], "--seeds must be"),
+                      (["--algos", "sft", "--grid", "beta=0.1"], "no loss of this run (sft) has")):
         proc = mirrorpo("bench", "--out", str(tmp_path / "b"), *args)
         assert proc.returncode == 2 and msg in proc.stderr and "Traceback" not in proc.stderr, proc.stderr

@@ -6,7 +6,7 @@ from dataclasses import replace
 import pytest
 from tests.toy_task import ToyTask
 
-from mirrorpo.benchmark import Bench, get_preset
+from mirrorpo.benchmark import Bench, get_preset, grid, parse_grid
 from mirrorpo.benchmark.runner import padded_runs
 from mirrorpo.data import DatasetError, load_dataset
 from mirrorpo.errors import MirrorpoError
@@ -85,3 +85,28 @@ def test_single_seed_and_diverged_cells_are_reported_not_crashed(tmp_path):
 def test_runs_are_padded_to_powers_of_two_on_accelerators_only():
     assert [padded_runs(n, "gpu") for n in (1, 3, 5, 8, 9)] == [1, 4, 8, 8, 16]
     assert [padded_runs(n, "cpu") for n in (1, 3, 5, 8, 9)] == [1, 3, 5, 8, 9]
+
+
+def test_grid_overrides_are_searched_and_guard_the_cache(tmp_path):
+    """--grid replaces an axis (every loss with it, or one loss); a cached cell searched over another grid
+    is an error, not a silently reused result."""
+    overrides = parse_grid(["beta=0.02,0.2", "cpo.lam=0.3"], ALGOS)
+    assert grid("dpo", "quick", overrides) == [{"beta": 0.02}, {"beta": 0.2}]
+    assert grid("cpo", "quick", overrides) == [{"beta": 0.02, "lam": 0.3}, {"beta": 0.2, "lam": 0.3}]
+    assert grid("sft", "quick", overrides) == [{}]  # no β: untouched
+    records = Bench(ToyTask(), TINY, tmp_path, grid_overrides=overrides).run(["dpo"], ["base"])
+    assert [s["hparams"] for s in records[0]["search"]] == [{"beta": 0.02}, {"beta": 0.2}]
+    assert records[0]["hparams"] in ({"beta": 0.02}, {"beta": 0.2})
+    with pytest.raises(MirrorpoError, match="was searched over .* use another --out"):
+        Bench(ToyTask(), TINY, tmp_path).run(["dpo"], ["base"], cached_only=True)
+
+
+@pytest.mark.parametrize("entry, message", [
+    ("gamma=1", "no loss of this run .* has a hyper-parameter 'gamma'; valid: beta, lam"),
+    ("ipo.beta=1", "'ipo' is not among the losses of this run"),
+    ("beta", "expected NAME=V1,V2"), ("beta=x", "expected NAME=V1,V2"),
+    ("dpo.beta=0.1,-1", "beta must be > 0; got \\[0.1, -1.0\\]"),
+])
+def test_bad_grid_overrides(entry, message):
+    with pytest.raises(MirrorpoError, match=message):
+        parse_grid([entry], ["dpo", "cpo", "sft"])

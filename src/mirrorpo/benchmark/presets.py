@@ -34,18 +34,58 @@ FULL_GRIDS: dict[str, dict[str, tuple[float, ...]]] = {
 DEFAULT_GRID = {"beta": BETAS}  # the TRL family: β is their one knob
 
 
-def grid(algo: str, preset: str) -> list[dict[str, float]]:
+# --grid overrides: {loss name, or "*" for every loss with that hyper-parameter: {hyper-parameter: values}}
+GridOverrides = dict[str, dict[str, tuple[float, ...]]]
+
+
+def grid(algo: str, preset: str, overrides: GridOverrides | None = None) -> list[dict[str, float]]:
     """The hyper-parameter settings searched for ``algo`` (every combination of the grid).
 
-    A saved objective (``mpo:FILE``) runs with the hyper-parameters stored in its file."""
+    ``overrides`` (from :func:`parse_grid`) replace an axis, or add one, in any preset. A saved
+    objective (``mpo:FILE``) runs with the hyper-parameters stored in its file."""
     if algo.startswith("mpo:"):
         return [{}]
     spec = get_spec(algo)
     axes = FULL_GRIDS.get(algo, DEFAULT_GRID if any(h.name == "beta" for h in spec.hparams) else {})
     if preset == "quick":
         axes = {k: (v[len(v) // 2],) for k, v in axes.items()}
+    own = {h.name for h in spec.hparams}
+    for scope in ("*", spec.name):
+        axes = {**axes, **{k: v for k, v in (overrides or {}).get(scope, {}).items() if k in own}}
     names = sorted(axes)
     return [dict(zip(names, combo)) for combo in itertools.product(*(axes[n] for n in names))] or [{}]
+
+
+def parse_grid(entries: list[str], algos: list[str]) -> GridOverrides:
+    """``["beta=1e-4,1e-3", "cpo.lam=0.1"]`` → overrides, checked against the losses of the run:
+    ``NAME=V1,V2`` sets the values of hyper-parameter NAME for every loss that has one,
+    ``LOSS.NAME=V1,V2`` for that loss only. Values must satisfy the hyper-parameter's constraint."""
+    specs = {get_spec(a).name: get_spec(a) for a in algos if not a.startswith("mpo:")}
+    overrides: GridOverrides = {}
+    for entry in entries:
+        key, sep, raw = entry.partition("=")
+        scope, _, name = key.strip().rpartition(".")
+        scope = get_spec(scope).name if scope and not scope.startswith("mpo:") else scope or "*"
+        try:
+            values = tuple(float(v) for v in raw.split(",") if v.strip())
+        except ValueError:
+            values = ()
+        if not sep or not name or not values:
+            raise MirrorpoError(f"--grid '{entry}': expected NAME=V1,V2,... or LOSS.NAME=V1,V2,... "
+                                f"(e.g. beta=0.001,0.01 or dpo.beta=0.001).")
+        if scope != "*" and scope not in specs:
+            raise MirrorpoError(f"--grid '{entry}': '{scope}' is not among the losses of this run "
+                                f"({', '.join(specs) or 'none'}).")
+        targets = [specs[scope]] if scope != "*" else list(specs.values())
+        owners = [spec for spec in targets if any(h.name == name for h in spec.hparams)]
+        if not owners:
+            valid = sorted({h.name for spec in targets for h in spec.hparams})
+            raise MirrorpoError(f"--grid '{entry}': no loss of this run ({', '.join(t.name for t in targets)}) has a "
+                                f"hyper-parameter '{name}'; valid: {', '.join(valid) or 'none'}.")
+        for spec in owners:
+            next(h for h in spec.hparams if h.name == name).check(list(values), spec.name)
+        overrides.setdefault(scope, {})[name] = values
+    return overrides
 
 
 @dataclass(frozen=True)

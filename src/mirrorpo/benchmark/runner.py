@@ -21,8 +21,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from mirrorpo.benchmark.presets import Preset, grid, parse_variant
+from mirrorpo.benchmark.presets import GridOverrides, Preset, grid, parse_variant
 from mirrorpo.data import GenerationConfig, PairSampler, generate, load_dataset
+from mirrorpo.errors import MirrorpoError
 from mirrorpo.fileio import atomic_write_text
 from mirrorpo.losses import get_spec
 from mirrorpo.train import Pairs, StepLogProb, check_pairs, make_train, switch_hparams, switch_objective
@@ -102,10 +103,12 @@ def check_cells(algos: list[str], variants: list[str]) -> None:
 class Bench:
     """Runs cells for one task and preset, writing ``out/cells`` and the dataset folders."""
 
-    def __init__(self, task: BenchTask, preset: Preset, out: str | Path, seeds: int | None = None, seed: int = 0):
+    def __init__(self, task: BenchTask, preset: Preset, out: str | Path, seeds: int | None = None, seed: int = 0,
+                 grid_overrides: GridOverrides | None = None):
         self.task, self.preset, self.out = task, preset, Path(out)
         self.seeds = seeds or preset.seeds
         self.seed = seed
+        self.grid_overrides = grid_overrides or {}
         self._programs: dict = {}
 
     # -- data -----------------------------------------------------------------------------------
@@ -161,10 +164,23 @@ class Bench:
     def cell_path(self, algo: str, variant: str) -> Path:
         return self.out / "cells" / variant / f"{algo.replace('/', '_').replace(':', '_')}.json"
 
+    def settings(self, algo: str) -> list[dict[str, float]]:
+        return grid(algo, self.preset.name, self.grid_overrides)
+
+    def cached_cell(self, algo: str, variant: str) -> dict:
+        """A finished cell's record; an error if it was searched over another grid than this run's."""
+        path = self.cell_path(algo, variant)
+        record = json.loads(path.read_text())
+        searched = [entry["hparams"] for entry in record.get("search", [])]
+        if searched != self.settings(algo):
+            raise MirrorpoError(f"{path} was searched over {searched}, but this run asks for {self.settings(algo)}; "
+                                f"use another --out (or delete that cell to recompute it).")
+        return record
+
     def run_cell(self, pairs: Pairs, algo: str, variant: str, group: tuple[str, ...]) -> CellResult:
         t0 = time.perf_counter()
         index = group.index(algo)
-        settings = grid(algo, self.preset.name)
+        settings = self.settings(algo)
         eval_key = jax.random.PRNGKey(self.seed + 7)
         if len(settings) > 1:
             search_runs = [(index, hp, s) for hp in settings for s in range(self.preset.search_seeds)]
@@ -199,7 +215,7 @@ class Bench:
             for algo in algos:
                 path = self.cell_path(algo, variant)
                 if path.is_file():
-                    record = json.loads(path.read_text())
+                    record = self.cached_cell(algo, variant)
                 elif cached_only:
                     done += 1
                     continue

@@ -18,8 +18,8 @@ def split(value: str | None) -> list[str] | None:
 
 
 def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[str] | None, seeds: int | None,
-              out: Path, seed: int = 0, cached_only: bool = False) -> list[dict]:
-    from mirrorpo.benchmark import Bench, check_cells, get_preset
+              out: Path, seed: int = 0, cached_only: bool = False, grid: list[str] | None = None) -> list[dict]:
+    from mirrorpo.benchmark import Bench, check_cells, get_preset, parse_grid
     from mirrorpo.cli.progress import progress_bar
     from mirrorpo.fileio import atomic_write_text
     from mirrorpo.losses import available_losses
@@ -33,9 +33,10 @@ def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[st
     if seeds is not None and seeds < 1:
         raise MirrorpoError(f"--seeds must be ≥ 1; got {seeds}.")
     check_cells(algos, variants)
+    overrides = parse_grid(grid or [], algos)
     if cached_only and not any((out / "cells").glob("*/*.json")):
         raise MirrorpoError(f"--cached-only: {out}/cells holds no finished cells; run the bench without it first.")
-    bench = Bench(get_task(task), chosen, out, seeds=seeds, seed=seed)
+    bench = Bench(get_task(task), chosen, out, seeds=seeds, seed=seed, grid_overrides=overrides)
     title = f"{task.upper()} — {preset} preset"
     references = bench.references()
     with progress_bar(f"bench {task}/{preset}: cells") as update:  # results so far rewritten after each cell
@@ -67,10 +68,12 @@ def bench(
     seed: Annotated[int, typer.Option(help="Base seed (datasets, training, evaluation).")] = 0,
     cached_only: Annotated[bool, typer.Option(help="Train nothing: collect the cells already finished in --out "
                                                    "(the leaderboard of a stopped or running bench).")] = False,
+    grid: Annotated[list[str] | None, typer.Option(help="Replace a searched grid, repeatable: 'beta=1e-4,1e-3' (every "
+                                                        "loss with a β) or 'dpo.beta=1e-4,1e-3' (one loss).")] = None,
 ):
     """Hyper-parameter search + seeds per (algorithm, dataset) cell; prints and writes the leaderboard."""
     run_bench(task, preset, split(algos), split(variants), seeds, out or Path(f"out/bench/{task}-{preset}"), seed,
-              cached_only)
+              cached_only, grid)
 
 
 def compare(
