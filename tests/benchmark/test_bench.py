@@ -99,6 +99,9 @@ def test_grid_overrides_are_searched_and_guard_the_cache(tmp_path):
     assert records[0]["hparams"] in ({"beta": 0.02}, {"beta": 0.2})
     with pytest.raises(MirrorpoError, match="was searched over .* use another --out"):
         Bench(ToyTask(), TINY, tmp_path).run(["dpo"], ["base"], cached_only=True)
+    (tmp_path / "cells" / "base" / "dpo.json").write_text('{"algo": "dpo"')  # a truncated file
+    with pytest.raises(MirrorpoError, match="is not a finished cell .* delete it"):
+        Bench(ToyTask(), TINY, tmp_path, grid_overrides=overrides).run(["dpo"], ["base"])
 
 
 @pytest.mark.parametrize("entry, message", [

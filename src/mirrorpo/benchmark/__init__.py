@@ -4,5 +4,4 @@ from mirrorpo.benchmark.presets import ALL_VARIANTS, PRESETS, Preset, get_preset
 from mirrorpo.benchmark.runner import Bench, BenchTask, CellResult, check_cells, dataset_pairs, mean_stderr
 
 __all__ = ["ALL_VARIANTS", "PRESETS", "Bench", "BenchTask", "CellResult", "Preset", "check_cells", "dataset_pairs",
-           "get_preset", "grid", "mean_stderr", "parse_grid",
-           "parse_variant"]
+           "get_preset", "grid", "mean_stderr", "parse_grid", "parse_variant"]

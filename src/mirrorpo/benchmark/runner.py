@@ -170,8 +170,12 @@ class Bench:
     def cached_cell(self, algo: str, variant: str) -> dict:
         """A finished cell's record; an error if it was searched over another grid than this run's."""
         path = self.cell_path(algo, variant)
-        record = json.loads(path.read_text())
-        searched = [entry["hparams"] for entry in record.get("search", [])]
+        try:
+            record = json.loads(path.read_text())
+            searched = [entry["hparams"] for entry in record["search"]]
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise MirrorpoError(f"{path} is not a finished cell ({type(exc).__name__}: {exc}); delete it to "
+                                f"recompute that cell.") from exc
         if searched != self.settings(algo):
             raise MirrorpoError(f"{path} was searched over {searched}, but this run asks for {self.settings(algo)}; "
                                 f"use another --out (or delete that cell to recompute it).")
