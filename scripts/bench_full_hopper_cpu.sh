@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The full Hopper preset on a CPU, in the background, most informative cells first: the losses that head the
-# paper's Hopper table (CPO base/noisy, IPO mixed) and the contrasts of DESIGN §5 (SFT-term vs DPO-style,
-# SimPO), on base, then noisy-0.2 and mixed, then every other cell. Cells are cached under OUT/cells, so
+# The full Hopper preset on a CPU, in the background, most informative cells first: the five losses of the
+# paper's Hopper table (CPO, IPO, DPO, SimPO, ORPO) and SFT, on base, then noisy-0.2, then mixed, then every
+# other cell. Cells are cached under OUT/cells, so
 # rerunning this resumes where a killed run stopped; collect every finished cell with
 # `mirrorpo bench --task hopper --preset full --variants base,mixed,noisy-0.2 --algos all --cached-only --out "$OUT"`.
 set -euo pipefail
 OUT=${OUT:-runs/bench-hopper-full}
-FIRST=cpo,sft,ipo,dpo,simpo,orpo,rrhf,slic_hf,lpo,rdpo
+FIRST=cpo,sft,ipo,dpo,simpo,orpo
 mkdir -p "$OUT"
 for variant in base noisy-0.2 mixed; do
   mirrorpo bench --task hopper --preset full --variants "$variant" --algos "$FIRST" --out "$OUT"
