@@ -14,8 +14,6 @@ executed action coordinates at the ±1 bounds, and the mean log σ.
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 import jax
 import numpy as np
@@ -27,9 +25,10 @@ from mirrorpo.tasks import get_task
 from mirrorpo.train import make_train, registry_objective
 
 
-def chosen_setting(out: Path, algo: str) -> dict:
-    cell = out / "cells" / "base" / f"{algo}.json"
-    return json.loads(cell.read_text())["hparams"] if cell.is_file() else grid(algo, "quick")[0]
+def chosen_setting(bench: Bench, algo: str) -> dict:
+    if bench.cell_path(algo, "base").is_file():
+        return bench.cached_cell(algo, "base")["hparams"]
+    return grid(algo, "quick")[0]
 
 
 def main() -> None:
@@ -40,14 +39,15 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=16)
     args = ap.parse_args()
 
-    task, preset, out = get_task("hopper"), get_preset(args.preset), Path(args.out)
-    pairs = dataset_pairs(Bench(task, preset, out).dataset("base"))
+    task, preset = get_task("hopper"), get_preset(args.preset)
+    bench = Bench(task, preset, args.out)
+    pairs = dataset_pairs(bench.dataset("base"))
     keys = jax.random.split(jax.random.PRNGKey(7), args.episodes)
     key = jax.random.PRNGKey(1000)
     rows = {"start policy": (task.initial_params(key), None)}
     for algo in args.algos.split(","):
         spec, objective = registry_objective(algo)
-        hp = chosen_setting(out, algo)
+        hp = chosen_setting(bench, algo)
         train = jax.jit(make_train(task.step_logp, spec, objective, pairs.num_pairs, preset.train,
                                    task.tokens_per_step))
         result = train(task.initial_params(key), pairs, hp, key)

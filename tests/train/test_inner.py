@@ -149,7 +149,7 @@ def test_tokens_per_step_scales_lengths_only(pairs):
 def test_chunked_log_likelihoods_equal_the_whole_batch(pairs, monkeypatch):
     """Reference and final log-likelihoods computed 3 pairs at a time (8 pairs: a remainder of 2), in a
     vmapped program, equal those computed at once."""
-    import mirrorpo.train.inner as inner
+    from mirrorpo.train import inner
 
     spec, objective = registry_objective("dpo")
     keys = jax.random.split(jax.random.PRNGKey(3), 2)

@@ -49,9 +49,8 @@ def grid(algo: str, preset: str, overrides: GridOverrides | None = None) -> list
     axes = FULL_GRIDS.get(algo, DEFAULT_GRID if any(h.name == "beta" for h in spec.hparams) else {})
     if preset == "quick":
         axes = {k: (v[len(v) // 2],) for k, v in axes.items()}
-    own = {h.name for h in spec.hparams}
     for scope in ("*", spec.name):
-        axes = {**axes, **{k: v for k, v in (overrides or {}).get(scope, {}).items() if k in own}}
+        axes = {**axes, **{k: v for k, v in (overrides or {}).get(scope, {}).items() if k in spec.defaults}}
     names = sorted(axes)
     return [dict(zip(names, combo)) for combo in itertools.product(*(axes[n] for n in names))] or [{}]
 
@@ -60,7 +59,7 @@ def parse_grid(entries: list[str], algos: list[str]) -> GridOverrides:
     """``["beta=1e-4,1e-3", "cpo.lam=0.1"]`` → overrides, checked against the losses of the run:
     ``NAME=V1,V2`` sets the values of hyper-parameter NAME for every loss that has one,
     ``LOSS.NAME=V1,V2`` for that loss only. Values must satisfy the hyper-parameter's constraint."""
-    specs = {get_spec(a).name: get_spec(a) for a in algos if not a.startswith("mpo:")}
+    specs = {spec.name: spec for spec in (get_spec(a) for a in algos if not a.startswith("mpo:"))}
     overrides: GridOverrides = {}
     for entry in entries:
         key, sep, raw = entry.partition("=")
@@ -77,13 +76,13 @@ def parse_grid(entries: list[str], algos: list[str]) -> GridOverrides:
             raise MirrorpoError(f"--grid '{entry}': '{scope}' is not among the losses of this run "
                                 f"({', '.join(specs) or 'none'}).")
         targets = [specs[scope]] if scope != "*" else list(specs.values())
-        owners = [spec for spec in targets if any(h.name == name for h in spec.hparams)]
+        owners = [spec for spec in targets if name in spec.defaults]
         if not owners:
-            valid = sorted({h.name for spec in targets for h in spec.hparams})
+            valid = sorted({n for spec in targets for n in spec.defaults})
             raise MirrorpoError(f"--grid '{entry}': no loss of this run ({', '.join(t.name for t in targets)}) has a "
                                 f"hyper-parameter '{name}'; valid: {', '.join(valid) or 'none'}.")
         for spec in owners:
-            next(h for h in spec.hparams if h.name == name).check(list(values), spec.name)
+            spec.resolve_hparams({name: list(values)})  # the constraint's error for a bad value
         overrides.setdefault(scope, {})[name] = values
     return overrides
 

@@ -176,8 +176,9 @@ class Bench:
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise MirrorpoError(f"{path} is not a finished cell ({type(exc).__name__}: {exc}); delete it to "
                                 f"recompute that cell.") from exc
-        if searched != self.settings(algo):
-            raise MirrorpoError(f"{path} was searched over {searched}, but this run asks for {self.settings(algo)}; "
+        settings = self.settings(algo)
+        if searched != settings:
+            raise MirrorpoError(f"{path} was searched over {searched}, but this run asks for {settings}; "
                                 f"use another --out (or delete that cell to recompute it).")
         return record
 
