@@ -80,6 +80,41 @@ def test_compare_command(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "| lpo | 3700 ± 10 | 3774 ± 102 |" in proc.stdout
     assert proc.stdout.count(": holds (") == 4
+    assert "- Kendall τ vs the paper, base: +0.60 over 6 algorithms" in proc.stdout
     (tmp_path / "references.json").write_text("{")
     proc = mirrorpo("compare", str(tmp_path))
     assert proc.returncode == 2 and "not valid JSON" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_kendall_tau_on_hand_computed_examples():
+    from scipy.stats import kendalltau
+
+    from mirrorpo.report.paper import kendall_tau
+
+    assert kendall_tau([1, 2, 3, 4], [1, 3, 2, 4]) == pytest.approx(4 / 6)  # one discordant pair of six
+    assert kendall_tau([1, 2, 3], [3, 2, 1]) == -1.0
+    # a tie in x: n_c = 2, n_d = 0, n_0 = 3, t_x = 1 → 2 / √(2·3)
+    assert kendall_tau([1, 1, 2], [1, 2, 3]) == pytest.approx(2 / 6**0.5)
+    assert kendall_tau([1, 1, 2], [1, 2, 3]) == pytest.approx(kendalltau([1, 1, 2], [1, 2, 3]).statistic)
+    # a diverged value (None) ranks last: (0,1), (0,2) discordant, (1,2) concordant
+    assert kendall_tau([None, 1, 2], [3, 1, 2]) == pytest.approx(-1 / 3)
+    assert kendall_tau([1], [2]) is None and kendall_tau([1, 1], [1, 2]) is None
+
+
+def test_paper_taus_per_column_over_the_algorithms_both_have():
+    from mirrorpo.report.paper import PAPER_HOPPER, PAPER_TLA, findings_report, paper_taus
+
+    same = [rec(a, "base", PAPER_TLA[a][0][0]) for a in PAPER_TLA]  # the paper's own order: τ = 1
+    reversed_mixed = [rec(a, "mixed", -PAPER_TLA[a][1][0]) for a in PAPER_TLA]  # reversed: τ = −1
+    extra = [rec("bco_pair", "base", 1e9)]  # not in the paper's table: left out
+    taus = paper_taus(same + reversed_mixed + extra, "tla")
+    assert taus == [{"variant": "base", "paper_column": "base", "tau": 1.0, "n": 10},
+                    {"variant": "mixed", "paper_column": "mixed", "tau": -1.0, "n": 10}]
+    hopper = [rec(a, "noisy-0.2", PAPER_HOPPER[a][2][0]) for a in PAPER_HOPPER] + [rec("sft", "noisy-0.2", 0.0)]
+    assert paper_taus(hopper, "hopper") == [{"variant": "noisy-0.2", "paper_column": "noisy", "tau": 1.0, "n": 5}]
+    report = findings_report(same + reversed_mixed, REFS, "tla")
+    assert report["mean_tau"] == 0.0 and len(report["findings"]) == 4 and report["task"] == "tla"
+    # the hand-made leaderboard above: base LPO 3700 > SimPO 3600 > SLiC 3500 > DPO 3400 > RRHF 3300 > SFT 3000
+    # against the paper's LPO 3774 > SimPO 3683 > DPO 3528 > SFT 3287 > SLiC 3255 > RRHF 2789: 15 pairs,
+    # discordant: (SLiC, DPO), (SLiC, SFT), (RRHF, SFT) → τ = (12 − 3) / 15
+    assert paper_taus(paper_like(), "tla")[0]["tau"] == pytest.approx(9 / 15)

@@ -23,8 +23,8 @@ def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[st
     from mirrorpo.cli.progress import progress_bar
     from mirrorpo.fileio import atomic_write_text
     from mirrorpo.losses import available_losses
-    from mirrorpo.report.findings import check_findings
     from mirrorpo.report.leaderboard import print_leaderboard, write_results
+    from mirrorpo.report.paper import findings_report, tau_lines
     from mirrorpo.tasks import get_task
 
     chosen = get_preset(preset)
@@ -47,12 +47,13 @@ def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[st
         raise MirrorpoError(f"--cached-only: no finished cells of these algorithms and variants in {out}/cells.")
     print_leaderboard(records, title, references)
     paths = write_results(records, out, title, references)
-    findings = check_findings(records, references)
-    typer.echo("\nThe paper's findings (DESIGN §5):")
-    for f in findings:
-        typer.echo(f"  [{f.verdict}] {f.claim}: {f.evidence}")
+    report = findings_report(records, references, task)
+    typer.echo("\nThe paper's findings (docs/design.md §5):")
+    for f in report["findings"]:
+        typer.echo(f"  [{f['verdict']}] {f['claim']}: {f['evidence']}")
+    typer.echo("\n".join(tau_lines(report["kendall_tau"])))
     paths["findings"] = out / "findings.json"
-    atomic_write_text(paths["findings"], json.dumps([f.record() for f in findings], indent=2))
+    atomic_write_text(paths["findings"], json.dumps(report, indent=2))
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
     return records
 
@@ -82,7 +83,7 @@ def compare(
 ):
     """Print a bench's leaderboard beside the paper's numbers (Markdown) and check the paper's findings."""
     from mirrorpo.report.findings import check_findings
-    from mirrorpo.report.paper import comparison_table
+    from mirrorpo.report.paper import comparison_table, paper_taus, tau_lines
 
     if task not in ("tla", "hopper"):
         raise MirrorpoError(f"unknown task '{task}'; valid: tla, hopper.")
@@ -90,6 +91,7 @@ def compare(
     typer.echo(comparison_table(records, references, task))
     for f in check_findings(records, references):
         typer.echo(f"- **{f.claim}**: {f.verdict} ({f.evidence})")
+    typer.echo("\n".join(tau_lines(paper_taus(records, task))))
 
 
 def _read_json(path: Path):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 
-from mirrorpo.report.findings import START
+from mirrorpo.report.findings import START, check_findings
 
 # mean, standard error; columns base, mixed, noisy-0.1, noisy-0.2, noisy-0.3 (TLA); base, mixed, noisy (Hopper)
 PAPER_TLA = {
@@ -42,6 +42,7 @@ PAPER_HOPPER_VARIANTS = ("base", "mixed", "noisy")  # the paper does not state H
 
 
 def paper_cell(task: str, algo: str, variant: str) -> tuple[float, float] | None:
+    """The paper's (mean, s.e.) for a cell, or None; Hopper's noisy-EPS is the paper's 'noisy' column."""
     table, variants = (PAPER_TLA, PAPER_TLA_VARIANTS) if task == "tla" else (PAPER_HOPPER, PAPER_HOPPER_VARIANTS)
     if task == "hopper" and variant.startswith("noisy-"):
         variant = "noisy"
@@ -97,3 +98,64 @@ def _pm(mean, se) -> str:
     if mean is None or not math.isfinite(mean):
         return "diverged"
     return f"{mean:.0f} ± {se:.0f}" if se is not None and math.isfinite(se) else f"{mean:.0f}"
+
+
+def kendall_tau(x, y) -> float | None:
+    """Kendall's τ-b between two paired sequences (ties counted as in scipy's default), or None when
+    fewer than two pairs or either side is constant. A diverged value (None) ranks below every number.
+
+        τ_b = (n_c − n_d) / √((n_0 − t_x)(n_0 − t_y)),  n_0 = n(n − 1)/2
+
+    n_c, n_d: concordant and discordant pairs; t_x, t_y: pairs tied in x only or in both, and in y."""
+    a, b = [-math.inf if v is None else float(v) for v in x], [-math.inf if v is None else float(v) for v in y]
+    if len(a) != len(b):
+        raise ValueError(f"kendall_tau needs sequences of equal length; got {len(a)} and {len(b)}.")
+    concordant = discordant = tied_x = tied_y = 0
+    for i in range(len(a)):
+        for j in range(i + 1, len(a)):
+            dx, dy = a[i] - a[j] if a[i] != a[j] else 0.0, b[i] - b[j] if b[i] != b[j] else 0.0
+            tied_x += dx == 0
+            tied_y += dy == 0
+            concordant += dx * dy > 0
+            discordant += dx * dy < 0
+    n0 = len(a) * (len(a) - 1) // 2
+    denominator = math.sqrt((n0 - tied_x) * (n0 - tied_y))
+    return (concordant - discordant) / denominator if denominator > 0 else None
+
+
+def paper_taus(records: list[dict], task: str) -> list[dict]:
+    """Kendall τ between our mean returns and the paper's, per variant of ``records`` that the paper's
+    table has a column for (TLA: ten baselines × five columns; Hopper: five losses × three), over
+    the algorithms both have: [{variant, paper_column, tau, n}]."""
+    out = []
+    for variant in dict.fromkeys(r["variant"] for r in records):
+        pairs = [(r["mean"], cell[0]) for r in records if r["variant"] == variant
+                 and (cell := paper_cell(task, r["algo"], variant)) is not None]
+        if not pairs:
+            continue
+        column = "noisy" if task == "hopper" and variant.startswith("noisy-") else variant
+        ours, paper = zip(*pairs)
+        out.append({"variant": variant, "paper_column": column, "tau": kendall_tau(ours, paper), "n": len(pairs)})
+    return out
+
+
+def mean_tau(taus: list[dict]) -> float | None:
+    values = [t["tau"] for t in taus if t["tau"] is not None]
+    return sum(values) / len(values) if values else None
+
+
+def tau_lines(taus: list[dict]) -> list[str]:
+    """One Markdown bullet per column, then the mean."""
+    lines = [f"- Kendall τ vs the paper, {t['variant']}: {_tau(t['tau'])} over {t['n']} algorithms" for t in taus]
+    return lines + ([f"- mean τ: {_tau(mean_tau(taus))}"] if taus else [])
+
+
+def _tau(value: float | None) -> str:
+    return "undefined" if value is None else f"{value:+.2f}"
+
+
+def findings_report(records: list[dict], references: dict | None, task: str) -> dict:
+    """What ``findings.json`` holds: the four findings and Kendall τ against the paper per column."""
+    taus = paper_taus(records, task)
+    return {"task": task, "findings": [f.record() for f in check_findings(records, references)],
+            "kendall_tau": taus, "mean_tau": mean_tau(taus)}
