@@ -32,7 +32,7 @@ def main() -> None:
     import jax
     import numpy as np
 
-    from mirrorpo.agents.policy import init_policy
+    from mirrorpo.agents.policy import init_policy, sample_action
     from mirrorpo.envs import get_spec, rollout
 
     device = f"{jax.devices()[0].platform}:{jax.devices()[0].device_kind}"
@@ -44,14 +44,14 @@ def main() -> None:
             for b in args.batches:
                 keys = jax.random.split(jax.random.PRNGKey(1), b)
                 t0 = time.perf_counter()
-                r = rollout(env, params, keys, args.length, backend=backend)
+                r = rollout(env, sample_action, params, keys, args.length, backend=backend)
                 r.rewards.block_until_ready()
                 compile_s = time.perf_counter() - t0
                 best = float("inf")
                 for i in range(args.repeats):
                     keys = jax.random.split(jax.random.PRNGKey(2 + i), b)
                     t0 = time.perf_counter()
-                    r = rollout(env, params, keys, args.length, backend=backend)
+                    r = rollout(env, sample_action, params, keys, args.length, backend=backend)
                     r.rewards.block_until_ready()
                     best = min(best, time.perf_counter() - t0)
                 finite = bool(np.all(np.isfinite(np.asarray(r.obs))))

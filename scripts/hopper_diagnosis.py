@@ -18,7 +18,7 @@ import argparse
 import jax
 import numpy as np
 
-from mirrorpo.agents.policy import distribution
+from mirrorpo.agents.policy import distribution, mean_action
 from mirrorpo.benchmark import Bench, dataset_pairs, get_preset, grid
 from mirrorpo.envs import rollout
 from mirrorpo.tasks import get_task
@@ -58,7 +58,7 @@ def main() -> None:
           f"{'at ±1':>6s} {'log σ':>6s}")
     for name, (trainable, result) in rows.items():
         params = task.full_params(trainable)
-        r = rollout(task.env, params, keys, preset.eval_horizon, deterministic=True)
+        r = rollout(task.env, mean_action, params, keys, preset.eval_horizon)
         alive = np.arange(r.actions.shape[1])[None, :] < np.asarray(r.lengths)[:, None]
         mu, _ = distribution(params, r.obs)
         mean_mu = float(np.abs(np.asarray(mu))[alive].mean())

@@ -15,6 +15,7 @@ import argparse
 import jax
 import numpy as np
 
+from mirrorpo.agents import mean_action
 from mirrorpo.benchmark import Bench, dataset_pairs, get_preset, grid
 from mirrorpo.envs import TLA_LEG4_ACTUATORS, rollout, tla_penalty
 from mirrorpo.tasks import get_task
@@ -42,7 +43,7 @@ def main() -> None:
     print(f"TLA {args.preset}: {preset.eval_episodes} episodes × {preset.eval_horizon} steps, deterministic")
     print(f"{'policy':32s} {'return':>9s} {'leg-4 penalty':>14s} {'return + penalty':>17s} {'mean |a| leg 4':>15s}")
     for name, trainable in policies.items():
-        r = rollout("three_legged_ant", task.full_params(trainable), keys, preset.eval_horizon, deterministic=True)
+        r = rollout("three_legged_ant", mean_action, task.full_params(trainable), keys, preset.eval_horizon)
         ret, pen = np.asarray(r.returns), np.asarray(tla_penalty(r.actions).sum(axis=-1))
         leg4 = float(np.abs(np.asarray(r.actions)[..., list(TLA_LEG4_ACTUATORS)]).mean())
         print(f"{name:32s} {ret.mean():9.0f} {pen.mean():14.0f} {(ret + pen).mean():17.0f} {leg4:15.2f}")

@@ -1,6 +1,7 @@
 """The `mirrorpo` command: catalogue, landscape, data info, and one-line errors with exit code 2."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -11,10 +12,11 @@ from mirrorpo.losses import LOSSES
 from tests.toy_task import ToySampler
 
 
-def mirrorpo(*args, timeout=300):
+def mirrorpo(*args, timeout=300, env=None):
+    """Run the CLI in a fresh interpreter; ``env`` adds environment variables."""
     code = "import sys; from mirrorpo.cli import main; sys.argv = ['mirrorpo', *sys.argv[1:]]; main()"
     return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout,
-                          check=False)
+                          check=False, env=None if env is None else {**os.environ, **env})
 
 
 def test_losses_json_lists_every_loss_with_defaults():

@@ -51,7 +51,7 @@ class ToyTask:
     def evaluate(self, params, key, episodes, horizon):
         obs = jax.random.normal(key, (episodes, horizon, OBS))
         act = jnp.einsum("eto,poa->peta", obs, params["w"]) + params["b"][:, None, None, :]
-        return np.asarray(reward(obs[None], act).sum(axis=-1))
+        return reward(obs[None], act).sum(axis=-1)
 
     def reference_returns(self, key, episodes, horizon):
         good = {"w": W_GOOD[None], "b": jnp.zeros((1, ACT)), "log_std": jnp.zeros((1, ACT))}

@@ -7,7 +7,9 @@
 
 Offline PO trains the policy's actor and log-std; its observation normalisation is frozen (the
 original agent's for TLA, the expert's for Hopper — a statistic of the data's states, not a
-behaviour). Evaluation: deterministic actions (the mean), random start states, true reward.
+behaviour). Evaluation: the policy's mean actions (``eval_actions="sample"``: sampled actions, as the paper's
+100 sampled trajectories), random start states, true reward. ``uniform_weight`` > 0 bounds the
+likelihood of a stored action below (a mixture with the uniform distribution; see agents.policy).
 """
 
 from __future__ import annotations
@@ -31,6 +33,21 @@ class SuiteTask:
 
     name: str
     random_init: bool  # PO starts from a random policy (Hopper) or from agent 1 (TLA's original agent)
+    eval_actions: str = "mean"  # evaluation executes the policy's mean ("mean") or samples ("sample")
+    uniform_weight: float = 0.0  # likelihood floor: weight of the uniform mixture (agents.action_log_prob_dims)
+
+    def __post_init__(self):
+        if self.eval_actions not in ("mean", "sample"):
+            raise MirrorpoError(f"eval_actions must be 'mean' or 'sample'; got '{self.eval_actions}'.")
+        if not 0.0 <= self.uniform_weight < 1.0:
+            raise MirrorpoError(f"uniform_weight must be in [0, 1); got {self.uniform_weight}.")
+
+    @property
+    def eval_policy(self):
+        """The rollout policy function of the evaluation protocol."""
+        from mirrorpo.agents import mean_action, sample_action
+
+        return mean_action if self.eval_actions == "mean" else sample_action
 
     @property
     def env(self) -> str:
@@ -64,7 +81,7 @@ class SuiteTask:
     def step_logp(self, trainable, obs, actions):
         from mirrorpo.agents import step_log_probs
 
-        return step_log_probs(self.full_params(trainable), obs, actions)
+        return step_log_probs(self.full_params(trainable), obs, actions, uniform_weight=self.uniform_weight)
 
     def initial_params(self, key: jax.Array) -> dict:
         """Trainable part (actor, log_std) of the policy PO starts from."""
@@ -80,9 +97,10 @@ class SuiteTask:
         return {k: v for k, v in params.items() if k not in FROZEN}
 
     # -- evaluation ------------------------------------------------------------------------------
-    def evaluate(self, trainable, key: jax.Array, episodes: int, horizon: int) -> np.ndarray:
-        """True returns [P, episodes] of a batch of P trained policies (deterministic actions)."""
-        return np.asarray(_evaluate(self.env, horizon, episodes)(self.frozen, trainable, key))
+    def evaluate(self, trainable, key: jax.Array, episodes: int, horizon: int) -> jax.Array:
+        """True returns [P, episodes] of a batch of P trained policies (``eval_actions``), as a jax
+        array sharded like ``trainable`` (the caller gathers it)."""
+        return _evaluate(self.env, horizon, episodes, self.eval_policy)(self.frozen, trainable, key)
 
     def reference_returns(self, key: jax.Array, episodes: int, horizon: int) -> dict[str, list[float]]:
         """Per-episode true returns, under the benchmark's evaluation protocol, of the policy PO starts
@@ -92,7 +110,7 @@ class SuiteTask:
         start = self.full_params(self.initial_params(jax.random.PRNGKey(0)))
         policies = {"start policy": start, **{name: params for name, (params, _) in zip(self.agent_names, self.agents)}}
         keys = jax.random.split(key, episodes)
-        return {name: np.asarray(rollout(self.env, p, keys, horizon, deterministic=True).returns).tolist()
+        return {name: np.asarray(rollout(self.env, self.eval_policy, p, keys, horizon).returns).tolist()
                 for name, p in policies.items()}
 
     # -- data ------------------------------------------------------------------------------------
@@ -101,14 +119,14 @@ class SuiteTask:
 
 
 @functools.lru_cache(maxsize=16)
-def _evaluate(env: str, horizon: int, episodes: int):
+def _evaluate(env: str, horizon: int, episodes: int, policy):
     from mirrorpo.envs import rollout
 
     def run(frozen, trainable, key):
-        keys = jax.random.split(key, episodes)  # the same start states for every policy
+        keys = jax.random.split(key, episodes)  # the same start states (and action noise) for every policy
 
         def one(t):
-            return rollout(env, {**frozen, **t}, keys, horizon, deterministic=True).returns
+            return rollout(env, policy, {**frozen, **t}, keys, horizon).returns
 
         return jax.vmap(one)(trainable)
 
@@ -142,12 +160,13 @@ class SuiteSampler:
 
 @functools.lru_cache(maxsize=16)
 def _sample(env: str, horizon: int):
+    from mirrorpo.agents import sample_action
     from mirrorpo.envs import rollout
 
     def run(stacked, ids, act_keys, reset_keys):
         def one(i, k, rk):
             params = jax.tree.map(lambda x: x[i], stacked)
-            r = rollout(env, params, k[None], horizon, deterministic=False, reset_keys=rk[None])
+            r = rollout(env, sample_action, params, k[None], horizon, reset_keys=rk[None])
             return jax.tree.map(lambda x: x[0], tuple(r))
 
         return jax.vmap(one)(ids, act_keys, reset_keys)

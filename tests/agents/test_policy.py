@@ -86,6 +86,42 @@ def test_log_likelihood_gradient_is_finite_far_from_the_actions():
     assert all(bool(jnp.all(jnp.isfinite(x))) for x in jax.tree.leaves(g))
 
 
+@pytest.mark.parametrize("w", [0.01, 0.2])
+def test_uniform_mixture_matches_numpy_sums_to_one_and_bounds_the_likelihood(w):
+    params = _random_policy()
+    obs = jax.random.normal(jax.random.PRNGKey(5), (3, 15, 11)) * 2
+    actions = jnp.clip(jax.random.normal(jax.random.PRNGKey(6), (3, 15, 3)), -1, 1).at[0, :4].set(1.0)
+    mu, sigma = (np.asarray(x, np.float64) for x in distribution(params, obs))
+    a, h = np.asarray(actions, np.float64), RESOLUTION
+    gauss = ndtr((np.where(a + h / 2 >= 1, np.inf, a + h / 2) - mu) / sigma) - \
+        ndtr((np.where(a - h / 2 <= -1, -np.inf, a - h / 2) - mu) / sigma)
+    uniform = (np.minimum(a + h / 2, 1) - np.maximum(a - h / 2, -1)) / 2
+    ref = np.log((1 - w) * gauss + w * uniform).sum(-1)
+    lp = np.asarray(step_log_probs(params, obs, actions, uniform_weight=w))
+    np.testing.assert_allclose(lp, ref, rtol=1e-4, atol=1e-4)
+    assert np.all(lp <= 0) and np.all(lp >= 3 * np.log(w * h / 4) - 1e-4)
+    # far from the mean every coordinate sits at the floor, finite, with a vanishing gradient in μ
+    far = action_log_prob_dims(jnp.float32(-50.0), jnp.float32(0.01), jnp.float32(0.5), h, w)
+    assert float(far) == pytest.approx(np.log(w * h / 2), rel=1e-5)
+    g = jax.grad(lambda m: action_log_prob_dims(m, jnp.float32(0.01), jnp.float32(0.5), h, w))(jnp.float32(-50.0))
+    assert np.isfinite(float(g)) and abs(float(g)) < 1e-6
+    centres = jnp.linspace(-1, 1, 9)[:, None]  # bins of width 0.25 tile [−1, 1] (edge bins half inside)
+    p = jnp.exp(action_log_prob_dims(jnp.array([0.3]), jnp.array([0.4]), centres, 0.25, w))
+    assert float(p.sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_uniform_mixture_gradient_matches_finite_differences():
+    w, h = 0.05, RESOLUTION
+    f = lambda m, s: action_log_prob_dims(m, s, jnp.float64(0.3), h, w)
+    with jax.enable_x64(True):
+        for m, s in [(0.1, 0.2), (0.6, 0.05), (-0.4, 0.3)]:
+            m, s = jnp.float64(m), jnp.float64(s)
+            gm, gs = jax.grad(f, argnums=(0, 1))(m, s)
+            eps = 1e-6
+            assert float(gm) == pytest.approx(float(f(m + eps, s) - f(m - eps, s)) / (2 * eps), rel=1e-5, abs=1e-7)
+            assert float(gs) == pytest.approx(float(f(m, s + eps) - f(m, s - eps)) / (2 * eps), rel=1e-5, abs=1e-7)
+
+
 def test_checkpoint_round_trip_is_exact(tmp_path):
     params = _random_policy(seed=3)
     meta = checkpoint.save(tmp_path / "agent", params, {"env": "hopper", "steps": 123, "seed": 3})

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from mirrorpo.agents.policy import init_policy
+from mirrorpo.agents.policy import init_policy, sample_action
 from mirrorpo.envs import (
     ENV_NAMES,
     TLA_LEG4_ACTUATORS,
@@ -62,13 +62,13 @@ def hopper_policy():
 
 def test_rollout_deterministic_and_batched_equals_single(hopper_policy):
     keys = jax.random.split(jax.random.PRNGKey(7), 3)
-    r1 = rollout("hopper", hopper_policy, keys, 60)
-    r2 = rollout("hopper", hopper_policy, keys, 60)
+    r1 = rollout("hopper", sample_action, hopper_policy, keys, 60)
+    r2 = rollout("hopper", sample_action, hopper_policy, keys, 60)
     for a, b in zip(r1, r2, strict=True):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert r1.obs.shape == (3, 60, 11) and r1.actions.shape == (3, 60, 3) and r1.rewards.shape == (3, 60)
     assert np.all(np.abs(np.asarray(r1.actions)) <= 1.0)
-    single = rollout_single("hopper", hopper_policy, keys[1], 60)
+    single = rollout_single("hopper", sample_action, hopper_policy, keys[1], 60)
     for a, b in zip(single, r1, strict=True):
         # different XLA vectorisation: float rounding only (contact dynamics amplify it slightly)
         np.testing.assert_allclose(np.asarray(a), np.asarray(b[1]), rtol=1e-3, atol=1e-3)
@@ -79,7 +79,7 @@ def test_rollout_deterministic_and_batched_equals_single(hopper_policy):
 def test_rollout_pads_after_termination(hopper_policy):
     # a random policy's hopper falls well within 1000 steps: padding is zero, lengths count steps taken
     keys = jax.random.split(jax.random.PRNGKey(11), 3)
-    r = rollout("hopper", hopper_policy, keys, 60)
+    r = rollout("hopper", sample_action, hopper_policy, keys, 60)
     lengths = np.asarray(r.lengths)
     assert lengths.dtype == np.int32 and np.all((lengths >= 1) & (lengths <= 60))
     for i, n in enumerate(lengths):
@@ -89,7 +89,7 @@ def test_rollout_pads_after_termination(hopper_policy):
 
 def test_rollout_rejects_mismatched_policy(hopper_policy):
     with pytest.raises(EnvError, match="obs/act sizes"):
-        rollout("ant", hopper_policy, jax.random.split(jax.random.PRNGKey(0), 2), 10)
+        rollout("ant", sample_action, hopper_policy, jax.random.split(jax.random.PRNGKey(0), 2), 10)
 
 
 def test_make_inside_a_trace_builds_eagerly_and_spellings_share_one_env():

@@ -46,7 +46,11 @@ def test_discovery_runs_exports_and_resumes_identically(tmp_path):
     assert rows[1]["sigma"] < rows[0]["sigma"] or rows[0]["sigma"] == pytest.approx(0.03, rel=1e-3)
     best = load_objective(full["paths"]["best"])
     assert best.structure.temporal and best.structure.learn == ("psi", "g")
-    assert (tmp_path / "full" / "fitness.png").stat().st_size > 1000
+    # discovery returns its log; the report draws it (the CLI does this after every run)
+    from mirrorpo.report.discovery import plot_fitness
+
+    assert not (tmp_path / "full" / "fitness.png").exists()
+    assert plot_fitness(full["log"], tmp_path / "full" / "fitness.png", "toy").stat().st_size > 1000
 
     # kill after one generation, resume with the same command
     partial = Discovery(ToyTask(), TINY, CONFIG, tmp_path / "resumed").run(stop_after=1)
@@ -128,3 +132,80 @@ def test_sharded_over_two_devices_equals_unsharded(tmp_path):
     assert [r["devices"] for r in results] == [1, 2]
     np.testing.assert_allclose(results[0]["mean"], results[1]["mean"], rtol=1e-4, atol=1e-6)
     np.testing.assert_allclose(results[0]["returns"], results[1]["returns"], rtol=1e-4)
+
+
+DISTRIBUTED_SCRIPT = """
+import sys, json
+sys.path.insert(0, {root!r})
+from mirrorpo.meta import init_distributed
+init_distributed()
+import jax
+from dataclasses import replace
+from tests.meta.test_discovery import TINY, CONFIG
+from tests.toy_task import ToyTask
+from mirrorpo.meta import Discovery
+from mirrorpo.losses import load_objective
+out = Discovery(ToyTask(), TINY, replace(CONFIG, generations=2), {out!r}).run()
+print(json.dumps({{"process": jax.process_index(), "devices": len(jax.devices()),
+                  "mean": load_objective(out["paths"]["mean"]).flat.tolist(),
+                  "returns": [r["return_mean"] for r in out["log"]]}}))
+"""
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_on_jax_distributed_equal_one_process(tmp_path):
+    """Two processes on 127.0.0.1 sharing one --out: the population is split over both, only process 0
+    writes the run folder, and both end with the single-process run's objective."""
+    root = str(Path(__file__).resolve().parents[2])
+    single = Discovery(ToyTask(), TINY, replace(CONFIG, generations=2), tmp_path / "single").run()
+    port, shared = _free_port(), tmp_path / "shared"
+    code = DISTRIBUTED_SCRIPT.format(root=root, out=str(shared))
+    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "MIRRORPO_COORDINATOR": f"127.0.0.1:{port}",
+                                   "MIRRORPO_NUM_PROCESSES": "2", "MIRRORPO_PROCESS_ID": str(i)})
+             for i in (0, 1)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outputs]
+    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    assert [r["process"] for r in results] == [0, 1] and [r["devices"] for r in results] == [2, 2]
+    want = load_objective(single["paths"]["mean"]).flat
+    for r in results:
+        np.testing.assert_allclose(r["mean"], want, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(r["returns"], [row["return_mean"] for row in single["log"]], rtol=1e-4)
+    assert sorted(p.name for p in shared.iterdir()) == sorted(p.name for p in (tmp_path / "single").iterdir())
+    assert not list(shared.glob("**/*.tmp*"))  # no half-written file left by two writers
+
+
+def test_distributed_settings_and_an_unreachable_coordinator_give_one_clear_line(tmp_path):
+    from mirrorpo.errors import MirrorpoError
+    from mirrorpo.meta.sharding import distributed_settings, wait_for_coordinator
+
+    env = {"MIRRORPO_COORDINATOR": "127.0.0.1:1234", "MIRRORPO_NUM_PROCESSES": "2", "MIRRORPO_PROCESS_ID": "1"}
+    assert distributed_settings(env) == {"coordinator_address": "127.0.0.1:1234", "num_processes": 2,
+                                         "process_id": 1, "initialization_timeout": 60}
+    assert distributed_settings({}) == {"initialization_timeout": 60}
+    for bad, msg in (({**env, "MIRRORPO_PROCESS_ID": "2"}, "0 ≤ MIRRORPO_PROCESS_ID < N"),
+                     ({"MIRRORPO_COORDINATOR": "x:1"}, "missing MIRRORPO_NUM_PROCESSES"),
+                     ({**env, "MIRRORPO_INIT_TIMEOUT": "soon"}, "whole number of seconds")):
+        with pytest.raises(MirrorpoError, match=msg):
+            distributed_settings(bad)
+    import time
+
+    t0 = time.monotonic()
+    with pytest.raises(MirrorpoError, match="cannot reach the coordinator at 127.0.0.1:.* within 1 s"):
+        wait_for_coordinator(f"127.0.0.1:{_free_port()}", 1)
+    assert time.monotonic() - t0 < 10
+    from tests.test_cli import mirrorpo
+
+    proc = mirrorpo("discover", "--task", "tla", "--variant", "base", "--preset", "quick", "--population", "4",
+                    "--generations", "1", "--distributed", "--out", str(tmp_path),
+                    env={**env, "MIRRORPO_COORDINATOR": f"127.0.0.1:{_free_port()}", "MIRRORPO_INIT_TIMEOUT": "2"})
+    assert proc.returncode == 2 and "cannot reach the coordinator" in proc.stderr and "Traceback" not in proc.stderr

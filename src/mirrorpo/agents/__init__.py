@@ -8,6 +8,8 @@ from mirrorpo.agents.policy import (
     act,
     distribution,
     init_policy,
+    mean_action,
+    sample_action,
     step_log_probs,
     trajectory_log_likelihood,
 )
@@ -22,5 +24,5 @@ def load_agent(name_or_path: str, env: str | None = None):
     return checkpoint.load(name_or_path, env)
 
 
-__all__ = ["RESOLUTION", "CheckpointError", "act", "distribution", "init_policy", "load_agent", "step_log_probs",
-           "trajectory_log_likelihood"]
+__all__ = ["RESOLUTION", "CheckpointError", "act", "distribution", "init_policy", "load_agent", "mean_action",
+           "sample_action", "step_log_probs", "trajectory_log_likelihood"]

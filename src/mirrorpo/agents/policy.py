@@ -79,6 +79,16 @@ def act(params: Params, obs: jax.Array, key: jax.Array, deterministic: bool | ja
     return jnp.clip(raw, -1.0, 1.0)
 
 
+def mean_action(params: Params, obs: jax.Array, key: jax.Array) -> jax.Array:
+    """The deterministic policy clip(μ(s), -1, 1), as a rollout policy function (``key`` unused)."""
+    return act(params, obs, key, True)
+
+
+def sample_action(params: Params, obs: jax.Array, key: jax.Array) -> jax.Array:
+    """The stochastic policy clip(μ(s) + σ·ε, -1, 1), as a rollout policy function."""
+    return act(params, obs, key, False)
+
+
 def _log1mexp(x: jax.Array) -> jax.Array:
     """log(1 − eˣ) for x ≤ 0, stable at both ends (Mächler 2012)."""
     x = jnp.minimum(x, -1e-30)
@@ -95,19 +105,31 @@ def log_interval_prob(z_lo: jax.Array, z_hi: jax.Array) -> jax.Array:
     return log_hi + _log1mexp(log_lo - log_hi)
 
 
-def action_log_prob_dims(mu: jax.Array, sigma: jax.Array, action: jax.Array,
-                         resolution: float = RESOLUTION) -> jax.Array:
-    """Per-dimension log-probability of each action's bin [..., A] (all ≤ 0)."""
+def action_log_prob_dims(mu: jax.Array, sigma: jax.Array, action: jax.Array, resolution: float = RESOLUTION,
+                         uniform_weight: float = 0.0) -> jax.Array:
+    """Per-dimension log-probability of each action's bin [..., A] (all ≤ 0).
+
+    ``uniform_weight`` = w > 0 mixes each coordinate's clipped Gaussian with the uniform distribution
+    on [−1, 1]: P(a_i) = (1 − w)·P_gauss(bin) + w·|bin ∩ [−1, 1]| / 2. A product of per-coordinate
+    mixtures is still a distribution, so every probability stays in (0, 1], and log P(a_i) is
+    bounded below by log(w·h/4) (an edge bin is half as wide): a loss can no longer push a rejected
+    action's log-probability to −∞, and its gradient there fades instead of staying at full size."""
     half = 0.5 * resolution
     lo = jnp.where(action - half <= -1.0, -_FAR, action - half)
     hi = jnp.where(action + half >= 1.0, _FAR, action + half)
-    return jnp.minimum(log_interval_prob((lo - mu) / sigma, (hi - mu) / sigma), 0.0)
+    gauss = jnp.minimum(log_interval_prob((lo - mu) / sigma, (hi - mu) / sigma), 0.0)
+    if not uniform_weight:
+        return gauss
+    width = jnp.minimum(action + half, 1.0) - jnp.maximum(action - half, -1.0)
+    return jnp.minimum(jnp.logaddexp(jnp.log1p(-uniform_weight) + gauss,
+                                     jnp.log(uniform_weight * 0.5 * width)), 0.0)
 
 
-def step_log_probs(params: Params, obs: jax.Array, actions: jax.Array, resolution: float = RESOLUTION) -> jax.Array:
+def step_log_probs(params: Params, obs: jax.Array, actions: jax.Array, resolution: float = RESOLUTION,
+                   uniform_weight: float = 0.0) -> jax.Array:
     """log π(a_t|s_t) per step: (params, obs [..., T, O], actions [..., T, A]) → [..., T], each ≤ 0."""
     mu, sigma = distribution(params, obs)
-    return action_log_prob_dims(mu, sigma, actions, resolution).sum(axis=-1)
+    return action_log_prob_dims(mu, sigma, actions, resolution, uniform_weight).sum(axis=-1)
 
 
 def trajectory_log_likelihood(params: Params, obs: jax.Array, actions: jax.Array, lengths: jax.Array,

@@ -14,16 +14,17 @@ import jax.numpy as jnp
 import numpy as np
 
 from mirrorpo.agents import checkpoint as ckpt
+from mirrorpo.agents.policy import mean_action, sample_action
 from mirrorpo.agents.ppo import PPOConfig, make_chunk
+from mirrorpo.envs import DEFAULT_BACKEND, rollout
 
 
 def evaluate(env: str, params, episodes: int, seed: int = 0, deterministic: bool = False,
              length: int | None = None, backend: str | None = None) -> dict:
     """Mean, standard error and count of true returns over ``episodes`` episodes (one batch)."""
-    from mirrorpo.envs import DEFAULT_BACKEND, rollout
-
     keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
-    r = rollout(env, params, keys, length, deterministic, backend or DEFAULT_BACKEND)
+    policy = mean_action if deterministic else sample_action
+    r = rollout(env, policy, params, keys, length, backend or DEFAULT_BACKEND)
     ret = np.asarray(r.returns, np.float64)
     stderr = float(ret.std(ddof=1) / np.sqrt(len(ret))) if len(ret) > 1 else 0.0
     return {"mean": float(ret.mean()), "stderr": stderr, "episodes": int(episodes),

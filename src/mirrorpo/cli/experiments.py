@@ -127,7 +127,8 @@ def discover(
     """Meta-learn an MPO objective with antithetic OpenAI-ES (checkpointed every generation)."""
     from mirrorpo.benchmark import get_preset
     from mirrorpo.cli.progress import progress_bar
-    from mirrorpo.meta import Discovery, DiscoveryConfig, init_distributed
+    from mirrorpo.meta import Discovery, DiscoveryConfig, init_distributed, is_main_process
+    from mirrorpo.report.discovery import plot_fitness
     from mirrorpo.tasks import get_task
 
     if distributed:
@@ -145,4 +146,6 @@ def discover(
     with progress_bar(f"discover {task}/{variant}: generations") as update:
         done = run.run(on_generation=lambda row: update(row["generation"], gens,
                                                         f"best {row['best_return']:.1f}"))
+    if done["log"] and is_main_process():
+        done["paths"]["plot"] = str(plot_fitness(done["log"], out / "fitness.png", f"{task} / {variant}"))
     typer.echo(json.dumps({k: v for k, v in done.items() if k != "log"}, indent=2))

@@ -105,6 +105,13 @@ class LossSpec:
 
 LOSSES: dict[str, LossSpec] = {}
 ALIASES: dict[str, str] = {"sigmoid": "dpo"}  # TRL's name for DPO
+# name prefixes resolved by another module of this package: {"mpo:": resolver(rest of the name)}
+PREFIXES: dict[str, Callable[[str], LossSpec]] = {}
+
+
+def register_prefix(prefix: str, resolver: Callable[[str], LossSpec]) -> None:
+    """Let names ``PREFIX…`` resolve through ``resolver`` (``mpo:`` → saved objectives)."""
+    PREFIXES[prefix] = resolver
 
 
 def register_loss(
@@ -200,10 +207,9 @@ def get_spec(loss: str | LossSpec) -> LossSpec:
                 raise LossInputError(f"cannot parse loss term {part!r} in {loss!r}; write e.g. 'dpo+0.5*sft'.")
             terms.append((float(m["w"] or 1.0), m["n"]))
         return combine(terms, name=name)
-    if name.startswith("mpo:"):
-        from mirrorpo.losses.mpo.objective import objective_spec  # lazy: avoids an import cycle
-
-        return objective_spec(name[4:])
+    for prefix, resolver in PREFIXES.items():
+        if name.startswith(prefix):
+            return resolver(name[len(prefix):])
     raise _unknown(name)
 
 

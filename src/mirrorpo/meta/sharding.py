@@ -1,31 +1,114 @@
-"""Spreading a population over devices (jax.sharding) and hosts (jax.distributed)."""
+"""Spreading a population over devices (jax.sharding) and processes (jax.distributed).
+
+In a multi-process run every process holds the same ES state (each asks and tells with the same
+keys on the same host-local arrays); the population is put on a global array sharded over every
+process's devices, so each process trains and evaluates its own slice inside one SPMD program; the
+per-candidate returns are all-gathered (a [P] vector) for the ES update. Only process 0 writes files.
+"""
 
 from __future__ import annotations
 
 import os
+import socket
+import time
 
 import jax
+import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from mirrorpo.errors import MirrorpoError
 
+# seconds a process waits for the coordinator (and the others) before giving up with one clear line
+DEFAULT_INIT_TIMEOUT = 60
+ENV_VARS = ("MIRRORPO_COORDINATOR", "MIRRORPO_NUM_PROCESSES", "MIRRORPO_PROCESS_ID")
+
 
 def population_sharding(population: int) -> NamedSharding:
-    """Shard a [population, ...] array over every visible device (all hosts' devices after
+    """Shard a [population, ...] array over every visible device (all processes' devices after
     :func:`init_distributed`); the inner loop's vmapped program is partitioned along that axis."""
     devices = jax.devices()
     if population % len(devices):
-        raise MirrorpoError(f"population {population} must be a multiple of the {len(devices)} visible devices.")
-    mesh = Mesh(devices, ("population",))
+        raise MirrorpoError(f"population {population} must be a multiple of the {len(devices)} devices of all "
+                            f"processes; change --population.")
+    mesh = Mesh(np.asarray(devices), ("population",))
     return NamedSharding(mesh, PartitionSpec("population"))
 
 
-def init_distributed() -> None:
-    """Join a multi-host run. Reads JAX's standard settings (coordinator address, process count and
-    id) from the environment, or auto-detects them on managed clusters (SLURM, Cloud TPU)."""
-    kwargs = {}
-    if "MIRRORPO_COORDINATOR" in os.environ:
-        kwargs = {"coordinator_address": os.environ["MIRRORPO_COORDINATOR"],
-                  "num_processes": int(os.environ["MIRRORPO_NUM_PROCESSES"]),
-                  "process_id": int(os.environ["MIRRORPO_PROCESS_ID"])}
-    jax.distributed.initialize(**kwargs)
+def host_array(x) -> np.ndarray:
+    """A (possibly global, sharded across processes) jax array as one NumPy array on every process."""
+    if isinstance(x, jax.Array) and not x.is_fully_addressable:
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+    return np.asarray(x)
+
+
+def is_main_process() -> bool:
+    """True on the process that writes files (process 0; the only one without jax.distributed)."""
+    return jax.process_index() == 0
+
+
+def barrier(name: str) -> None:
+    """Wait until every process reaches the barrier ``name`` (a no-op in a single process)."""
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(name)
+
+
+def distributed_settings(environ=os.environ) -> dict:
+    """jax.distributed.initialize's arguments from MIRRORPO_COORDINATOR (host:port),
+    MIRRORPO_NUM_PROCESSES, MIRRORPO_PROCESS_ID and MIRRORPO_INIT_TIMEOUT (seconds, default 60);
+    empty when none of the first three is set (JAX then auto-detects SLURM, Cloud TPU, …)."""
+    given = [v for v in ENV_VARS if v in environ]
+    timeout = environ.get("MIRRORPO_INIT_TIMEOUT", str(DEFAULT_INIT_TIMEOUT))
+    if not timeout.isdigit() or int(timeout) < 1:
+        raise MirrorpoError(f"MIRRORPO_INIT_TIMEOUT must be a whole number of seconds ≥ 1; got '{timeout}'.")
+    if not given:
+        return {"initialization_timeout": int(timeout)}
+    missing = [v for v in ENV_VARS if v not in environ]
+    if missing:
+        raise MirrorpoError(f"--distributed: set all of {', '.join(ENV_VARS)} (missing {', '.join(missing)}), "
+                            "or none of them on a cluster JAX detects (SLURM).")
+    host, _, port = environ["MIRRORPO_COORDINATOR"].rpartition(":")
+    count, pid = environ["MIRRORPO_NUM_PROCESSES"], environ["MIRRORPO_PROCESS_ID"]
+    if not host or not port.isdigit() or not count.isdigit() or not pid.isdigit() or not int(pid) < int(count):
+        raise MirrorpoError(f"--distributed: need MIRRORPO_COORDINATOR=HOST:PORT, MIRRORPO_NUM_PROCESSES=N ≥ 1 and "
+                            f"0 ≤ MIRRORPO_PROCESS_ID < N; got '{environ['MIRRORPO_COORDINATOR']}', '{count}', '{pid}'.")
+    return {"coordinator_address": environ["MIRRORPO_COORDINATOR"], "num_processes": int(count),
+            "process_id": int(pid), "initialization_timeout": int(timeout)}
+
+
+def wait_for_coordinator(address: str, timeout: float) -> None:
+    """Return once ``address`` (host:port) accepts TCP connections; one clear error after ``timeout`` s.
+
+    JAX's own client aborts the whole process (a C++ fatal error, no Python exception) when it cannot
+    register with the coordinator, so worker processes check that it is reachable first."""
+    host, _, port = address.rpartition(":")
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection((host, int(port)), timeout=1.0).close()
+            return
+        except OSError as exc:
+            if time.monotonic() >= deadline:
+                raise MirrorpoError(f"--distributed: cannot reach the coordinator at {address} within {timeout:.0f} s "
+                                    f"({exc.strerror or exc}); start process 0 first, check the address and port, "
+                                    "or raise MIRRORPO_INIT_TIMEOUT.") from None
+            time.sleep(0.2)
+
+
+def init_distributed(environ=os.environ) -> None:
+    """Join a multi-process run (CPU collectives over gloo). A worker that cannot reach the
+    coordinator stops with one clear error line within MIRRORPO_INIT_TIMEOUT seconds. (Process 0
+    waiting for workers that never come is ended by JAX itself after that timeout.)"""
+    kwargs = distributed_settings(environ)
+    if kwargs.get("process_id", 0) != 0:
+        wait_for_coordinator(kwargs["coordinator_address"], kwargs["initialization_timeout"])
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    try:
+        jax.distributed.initialize(**kwargs)
+    except (RuntimeError, ValueError) as exc:  # XlaRuntimeError is a RuntimeError; both come with long traces
+        where = kwargs.get("coordinator_address", "the auto-detected coordinator")
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MirrorpoError(f"--distributed: could not join the run at {where} within "
+                            f"{kwargs['initialization_timeout']} s ({first[:200]}); check that process 0 is "
+                            "running, the address and port are reachable, and every process has the same "
+                            "MIRRORPO_NUM_PROCESSES.") from None

@@ -26,7 +26,7 @@ from mirrorpo.fileio import atomic_write_bytes
 from mirrorpo.losses.batch import PairBatch, log_odds
 from mirrorpo.losses.errors import LossInputError, ObjectiveFileError
 from mirrorpo.losses.mpo import monotone
-from mirrorpo.losses.registry import ONE_STEP, SFT_THEN_PO, HParam, LossSpec, register_loss
+from mirrorpo.losses.registry import ONE_STEP, SFT_THEN_PO, HParam, LossSpec, register_loss, register_prefix
 
 FAMILIES = {"one_step": ("phi_inv", "psi", "g"), "two_step": ("phi_inv", "psi")}
 FORMAT = "mirrorpo-mpo-objective"
@@ -252,3 +252,6 @@ def objective_spec(path: str | os.PathLike) -> LossSpec:
     except OSError:
         return load_objective(p).spec()  # raises the clear "not found" error
     return _cached_spec(str(p), st.st_mtime_ns, st.st_size)
+
+
+register_prefix("mpo:", objective_spec)
