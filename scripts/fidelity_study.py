@@ -6,7 +6,7 @@ Table 2 per column, the four findings, the CPU time, and where the push-away los
 
 Resumable: each candidate is a bench folder OUT/<candidate>/ whose finished cells are cached, so a
 rerun continues where it stopped (commit the folders as they fill). The datasets are generated once
-into out/fidelity-data/ and shared (they come from the shipped agents and do not depend on any
+into out/fidelity-data-seed<SEED>/ and shared (they come from the shipped agents and do not depend on any
 candidate). Writes OUT/<candidate>/{results,references,findings,diagnosis,cost}.json and
 OUT/summary.{json,md}.
 """
@@ -35,6 +35,8 @@ from mirrorpo.train import make_train, registry_objective
 VARIANTS = ("base", "mixed", "noisy-0.2")
 PUSH_AWAY = ("dpo", "ipo", "simpo", "lpo")  # no term that holds the chosen likelihood up
 WIDE_GRIDS = ["simpo.beta=0.5,2,10", "simpo.gamma=0,1,5,20,100", "lpo.lam=0.01,0.1,1,10"]
+# β large enough that DPO's sigmoid saturates below Adam's ε (the update stops), IPO's margin 1/(2β) both ways
+WIDER_GRIDS = WIDE_GRIDS + ["dpo.beta=0.1,1,10,100", "rdpo.beta=0.1,1,10,100", "ipo.beta=0.01,0.1,1,10"]
 
 # name: (what changes, SuiteTask fields, --grid entries)
 CANDIDATES = {
@@ -44,20 +46,23 @@ CANDIDATES = {
     "floor-0.05": ("likelihood floor: 5 % uniform mixture per action coordinate", {"uniform_weight": 0.05}, []),
     "grids-wide": ("SimPO γ up to 100 and β searched, LPO λ from 0.01 (the rest as quick)", {}, WIDE_GRIDS),
     "floor-0.05+grids-wide": ("5 % floor and the wide grids", {"uniform_weight": 0.05}, WIDE_GRIDS),
+    "grids-wider": ("the wide grids, and DPO / R-DPO β up to 100, IPO β from 0.01 to 10", {}, WIDER_GRIDS),
+    "floor-0.05+grids-wider": ("5 % floor and the wider grids", {"uniform_weight": 0.05}, WIDER_GRIDS),
+    "floor-0.05+eval-sample": ("5 % floor, sampled evaluation", {"uniform_weight": 0.05, "eval_actions": "sample"}, []),
 }
 
 
-def run_candidate(name: str, root: Path, seeds: int) -> dict:
+def run_candidate(name: str, root: Path, seeds: int, seed: int) -> dict:
     what, fields, grid_entries = CANDIDATES[name]
     task, preset = dataclasses.replace(get_task("tla"), **fields), get_preset("quick")
     out = root / name
     out.mkdir(parents=True, exist_ok=True)
-    shared = Path("out/fidelity-data")
+    shared = Path(f"out/fidelity-data-seed{seed}")
     shared.mkdir(parents=True, exist_ok=True)
     if not (out / "data").exists():
         (out / "data").symlink_to(shared.resolve(), target_is_directory=True)
     algos = list(PAPER_BASELINES)
-    bench = Bench(task, preset, out, seeds=seeds, grid_overrides=parse_grid(grid_entries, algos))
+    bench = Bench(task, preset, out, seeds=seeds, seed=seed, grid_overrides=parse_grid(grid_entries, algos))
     cost_path = out / "cost.json"
     cost = json.loads(cost_path.read_text()) if cost_path.is_file() else {"cpu_seconds": 0.0, "wall_seconds": 0.0}
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -140,6 +145,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--candidates", default=",".join(CANDIDATES))
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0, help="base seed: datasets, training seeds, evaluation keys "
+                                                        "(0 calibrates; another seed is the held-out check)")
     ap.add_argument("--out", type=Path, default=Path("docs/results/fidelity"))
     args = ap.parse_args()
     names = [c.strip() for c in args.candidates.split(",") if c.strip()]
@@ -149,7 +156,7 @@ def main() -> None:
     summary_path = args.out / "summary.json"
     rows = {r["candidate"]: r for r in (json.loads(summary_path.read_text()) if summary_path.is_file() else [])}
     for name in names:
-        rows[name] = run_candidate(name, args.out, args.seeds)
+        rows[name] = run_candidate(name, args.out, args.seeds, args.seed)
         ordered = [rows[c] for c in CANDIDATES if c in rows]
         atomic_write_text(summary_path, json.dumps(ordered, indent=2))
         atomic_write_text(args.out / "summary.md", summary_markdown(ordered))
