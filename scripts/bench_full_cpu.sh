@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The full TLA preset on a CPU, in the background, most informative cells first: the paper's baselines on
-# the base dataset, then at noise 0.3 (SFT-term losses and SimPO first: the findings of DESIGN §5 rest on
+# the base dataset, then at noise 0.3 (SFT-term losses and SimPO first: the findings of docs/design.md §5 rest on
 # them), then every other cell. Cells are cached under OUT/cells, so rerunning this resumes where a killed
 # run stopped, across sessions; OUT/results.{json,csv} and leaderboard.png are rewritten after every
 # finished cell (they list the cells of the current step; collect every finished cell with

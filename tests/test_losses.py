@@ -1,5 +1,8 @@
-"""The loss library against independent float64 NumPy references (DESIGN §3 / TRL formulas),
-finite differences, the MPO reductions, edge probabilities, bad input, jit/vmap, objective files."""
+"""The loss library against independent float64 NumPy references (docs/design.md §3 / TRL formulas),
+finite differences, the MPO reductions, edge probabilities, bad input, jit/vmap, objective files.
+
+Each loss is one definition run by two backends: the NumPy-reference tests (values and gradients)
+run it on JAX arrays and on torch tensors (skipped where torch is not installed)."""
 
 import json
 
@@ -141,18 +144,61 @@ def to_batch(b, dtype=jnp.float64):
 
 
 ALL = sorted(LOSSES)
+BACKENDS = ["jax", "torch"]
+LOGPS = ("logp_w", "logp_l", "ref_logp_w", "ref_logp_l")
 
 
+def run_backend(backend, name, b, **hp):
+    """Per-pair losses of ``name`` on the float64 batch ``b`` and the gradients of their sum with respect
+    to each log-likelihood field, as NumPy, computed on ``backend`` (JAX arrays or torch tensors)."""
+    if backend == "jax":
+        def total(*logps):
+            per = pair_loss(name, PairBatch(**{**{k: jnp.asarray(v) for k, v in b.items()}, **dict(zip(LOGPS, logps))}),
+                            **hp)
+            return jnp.sum(per), per
+
+        (_, per), grads = jax.value_and_grad(total, argnums=(0, 1, 2, 3), has_aux=True)(*(jnp.asarray(b[f]) for f in LOGPS))
+        return np.asarray(per), [np.asarray(g) for g in grads]
+    torch = pytest.importorskip("torch")
+    from mirrorpo.llm import losses as tl
+
+    t = {k: torch.tensor(v, dtype=torch.float64, requires_grad=k in LOGPS) for k, v in b.items()}
+    per = tl.pair_loss(name, tl.PairBatch(**t), **hp)
+    assert isinstance(per, torch.Tensor) and per.dtype == torch.float64
+    per.sum().backward()
+    return per.detach().numpy(), [np.zeros_like(b[f]) if t[f].grad is None else t[f].grad.numpy() for f in LOGPS]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("which", ["default", "nondefault"])
-def test_every_loss_matches_numpy_reference(name, which):
+def test_every_loss_matches_numpy_reference(name, which, backend):
     spec = LOSSES[name]
     hp = spec.defaults if which == "default" else {h.name: NONDEFAULT[h.name] for h in spec.hparams}
     for seed in range(3):
         b = random_batch(seed)
-        got = np.asarray(pair_loss(name, to_batch(b), **hp))
+        got, _ = run_backend(backend, name, b, **hp)
         assert got.shape == (16,)
         np.testing.assert_allclose(got, reference(name, b, {**spec.defaults, **hp}), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("which", ["default", "nondefault"])
+def test_every_gradient_matches_numpy_reference(name, which, backend):
+    """Autodiff gradients of Σ_i loss_i on each backend equal central differences of the NumPy reference."""
+    spec = LOSSES[name]
+    hp = {**spec.defaults, **({} if which == "default" else {h.name: NONDEFAULT[h.name] for h in spec.hparams})}
+    b = random_batch(9, n=8)
+    keep = kink_free(name, b, hp)
+    b = {k: v[keep] for k, v in b.items()}
+    _, grads = run_backend(backend, name, b, **hp)
+    h = 1e-5
+    for f, grad in zip(LOGPS, grads):
+        for j in range(len(b[f])):
+            step = np.where(np.arange(len(b[f])) == j, h, 0.0)
+            fd = np.sum(reference(name, {**b, f: b[f] + step}, hp) - reference(name, {**b, f: b[f] - step}, hp)) / (2 * h)
+            np.testing.assert_allclose(grad[j], fd, rtol=1e-6, atol=1e-8, err_msg=f"{name} ({backend}) d/d{f}[{j}]")
 
 
 def kink_free(name, b, hp):
@@ -270,6 +316,23 @@ def test_finite_near_zero_and_one_in_float32(name, mean):
                                         argnums=(0, 1))(lw, ll)
         assert np.isfinite(val), (name, mean)
         assert all(np.all(np.isfinite(g)) for g in grads), (name, mean)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_finite_near_zero_and_one_in_float32_on_torch(name):
+    torch = pytest.importorskip("torch")
+    from mirrorpo.llm import losses as tl
+
+    n = torch.tensor([1.0, 3.0])
+    other = torch.tensor([-1.0, -2.0]) * n
+    for mean in (-200.0, -50.0, -1e-5, -1e-7, 0.0):
+        L = torch.tensor([mean, mean * 0.5]) * n
+        for lw, ll in ((L, other), (other, L), (L, L)):
+            a, c = lw.clone().requires_grad_(), ll.clone().requires_grad_()
+            val = tl.pair_loss(name, tl.PairBatch(a, c, n, n, other, other)).sum()
+            val.backward()
+            assert val.dtype == torch.float32 and torch.isfinite(val), (name, mean)
+            assert all(torch.all(torch.isfinite(g)) for g in (a.grad, c.grad) if g is not None), (name, mean)
 
 
 # ---------------------------------------------------------------- bad input

@@ -1,4 +1,4 @@
-"""The two diagnostic tasks (DESIGN §1), assembled from envs + agents for data, bench and discover.
+"""The two diagnostic tasks (docs/design.md §1), assembled from envs + agents for data, bench and discover.
 
 | task | PO env (true reward) | agents (0, 1) | PO starts from |
 |---|---|---|---|

@@ -1,4 +1,4 @@
-"""The policy's trajectory log-likelihood (DESIGN §2 convention) and checkpoints."""
+"""The policy's trajectory log-likelihood (docs/design.md §2 convention) and checkpoints."""
 
 import json
 

@@ -209,3 +209,24 @@ def test_distributed_settings_and_an_unreachable_coordinator_give_one_clear_line
                     "--generations", "1", "--distributed", "--out", str(tmp_path),
                     env={**env, "MIRRORPO_COORDINATOR": f"127.0.0.1:{_free_port()}", "MIRRORPO_INIT_TIMEOUT": "2"})
     assert proc.returncode == 2 and "cannot reach the coordinator" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_time_budget_stops_at_generation_boundaries_and_resuming_equals_an_uninterrupted_run(tmp_path):
+    full = Discovery(ToyTask(), TINY, CONFIG, tmp_path / "full").run()
+    runs = []
+    while not runs or not runs[-1]["complete"]:  # a budget no generation fits: one generation per run
+        runs.append(Discovery(ToyTask(), TINY, CONFIG, tmp_path / "budget").run(time_budget=1e-9))
+        assert len(runs) <= CONFIG.generations
+    assert [r["generations"] for r in runs] == [1, 2, 3] and not runs[0]["complete"]
+    np.testing.assert_array_equal(load_objective(runs[-1]["paths"]["mean"]).flat,
+                                  load_objective(full["paths"]["mean"]).flat)
+    assert [r["best_return"] for r in runs[-1]["log"]] == [r["best_return"] for r in full["log"]]
+    generous = Discovery(ToyTask(), TINY, CONFIG, tmp_path / "generous").run(time_budget=3600)
+    assert generous["complete"] and generous["generations"] == CONFIG.generations
+
+
+def test_presets_set_the_es_scale():
+    from mirrorpo.meta import default_scale
+
+    assert default_scale("quick", "tla") == (8, 5) and default_scale("full", "hopper") == (256, 128)
+    assert default_scale("full", "tla") == (256, 256)

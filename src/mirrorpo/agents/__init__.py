@@ -1,4 +1,4 @@
-"""Agents (DESIGN §1–2): the Gaussian policy and its trajectory log-likelihood
+"""Agents (docs/design.md §1–2): the Gaussian policy and its trajectory log-likelihood
 (:mod:`mirrorpo.agents.policy`), PPO pretraining (:mod:`mirrorpo.agents.ppo`), checkpoints
 (:mod:`mirrorpo.agents.checkpoint`) and the shipped agents (:mod:`mirrorpo.agents.shipped`)."""
 

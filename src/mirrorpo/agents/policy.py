@@ -1,4 +1,4 @@
-"""The Gaussian policy and its trajectory log-likelihood (DESIGN §2).
+"""The Gaussian policy and its trajectory log-likelihood (docs/design.md §2).
 
 Policy (purejaxrl style): observations are normalised with stored running statistics
 (``obs_mean``, ``obs_std``, clipped to ±``OBS_CLIP``), a tanh MLP gives the action mean μ(s), and a
@@ -6,7 +6,7 @@ state-independent ``log_std`` gives σ. Sampled actions are ``μ + σ·ε``; det
 The environment executes ``clip(action, -1, 1)`` and rollouts store the clipped action (no tanh
 squashing: clipping, documented here and in docs/envs.md).
 
-Probability convention (DESIGN §2 — probabilities in (0, 1]): the per-step probability of a stored
+Probability convention (docs/design.md §2 — probabilities in (0, 1]): the per-step probability of a stored
 action a ∈ [-1, 1]^A is the probability, under the clipped Gaussian, of the action's *bin* at
 resolution ``RESOLUTION`` = h, independently per dimension:
 

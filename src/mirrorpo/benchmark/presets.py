@@ -104,7 +104,7 @@ PRESETS = {
     # minutes on a 2-core CPU: reduced data, short episodes, middle grid values
     "quick": Preset("quick", pairs=128, horizon=200, eval_episodes=16, eval_horizon=200, seeds=3, search_seeds=1,
                     variants=("base", "mixed", "noisy-0.2")),
-    # the paper's scale (DESIGN §1, §3); meant for a GPU
+    # the paper's scale (docs/design.md §1, §3); meant for a GPU
     "full": Preset("full", pairs=None, horizon=1000, eval_episodes=100, eval_horizon=1000, seeds=5,
                    search_seeds=1, variants=("base", "mixed", "noisy-0.1", "noisy-0.2", "noisy-0.3")),
 }

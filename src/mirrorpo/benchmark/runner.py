@@ -24,7 +24,7 @@ import numpy as np
 from mirrorpo.benchmark.presets import GridOverrides, Preset, grid, parse_variant
 from mirrorpo.data import GenerationConfig, PairSampler, generate, load_dataset
 from mirrorpo.errors import MirrorpoError
-from mirrorpo.fileio import atomic_write_text
+from mirrorpo.fileio import atomic_write_text, run_lock
 from mirrorpo.losses import get_spec
 from mirrorpo.train import Pairs, StepLogProb, check_pairs, make_train, switch_hparams, switch_objective
 
@@ -210,6 +210,12 @@ class Bench:
         ``cached_only`` trains nothing: it collects the cells already finished in OUT (the leaderboard
         of a stopped or still-running bench) and leaves the others out."""
         check_cells(algos, variants)
+        if cached_only:  # reads finished cells only: allowed beside a running bench
+            return self._run(algos, variants, progress, on_records, cached_only)
+        with run_lock(self.out, "bench"):
+            return self._run(algos, variants, progress, on_records, cached_only)
+
+    def _run(self, algos, variants, progress, on_records, cached_only) -> list[dict]:
         groups = {p: tuple(a for a in algos if get_spec(a).protocol == p)
                   for p in {get_spec(a).protocol for a in algos}}
         total, done = len(algos) * len(variants), 0

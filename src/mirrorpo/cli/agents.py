@@ -1,5 +1,5 @@
 # ruff: noqa: B008  (typer options as defaults)
-"""``mirrorpo agents`` — train, evaluate and list the suite's pretrained agents (DESIGN §1).
+"""``mirrorpo agents`` — train, evaluate and list the suite's pretrained agents (docs/design.md §1).
 jax/brax are imported inside the commands so ``mirrorpo --help`` stays fast."""
 
 from __future__ import annotations

@@ -18,13 +18,15 @@ def split(value: str | None) -> list[str] | None:
 
 
 def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[str] | None, seeds: int | None,
-              out: Path, seed: int = 0, cached_only: bool = False, grid: list[str] | None = None) -> list[dict]:
+              out: Path, seed: int = 0, cached_only: bool = False, grid: list[str] | None = None,
+              log_dir: Path | None = None) -> list[dict]:
     from mirrorpo.benchmark import Bench, check_cells, get_preset, parse_grid
     from mirrorpo.cli.progress import progress_bar
     from mirrorpo.fileio import atomic_write_text
     from mirrorpo.losses import available_losses
+    from mirrorpo.report.curves import curve_log
     from mirrorpo.report.leaderboard import print_leaderboard, write_results
-    from mirrorpo.report.paper import findings_report, tau_lines
+    from mirrorpo.report.paper import comparison_table, findings_report, tau_lines
     from mirrorpo.tasks import get_task
 
     chosen = get_preset(preset)
@@ -39,10 +41,15 @@ def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[st
     bench = Bench(get_task(task), chosen, out, seeds=seeds, seed=seed, grid_overrides=overrides)
     title = f"{task.upper()} — {preset} preset"
     references = bench.references()
-    with progress_bar(f"bench {task}/{preset}: cells") as update:  # results so far rewritten after each cell
+    def on_records(so_far):  # results so far rewritten, and the cell's curve point, after each cell
+        write_results(so_far, out, title, references)
+        curves.cell(so_far[-1], len(so_far) - 1)
+
+    with progress_bar(f"bench {task}/{preset}: cells") as update, curve_log(log_dir) as curves:
         records = bench.run(algos, variants, progress=lambda label, d, t: update(d, t, label),
-                            on_records=lambda so_far: write_results(so_far, out, title, references),
-                            cached_only=cached_only)
+                            on_records=on_records, cached_only=cached_only)
+        if records:
+            curves.text("bench/leaderboard", comparison_table(records, references, task))
     if not records:
         raise MirrorpoError(f"--cached-only: no finished cells of these algorithms and variants in {out}/cells.")
     print_leaderboard(records, title, references)
@@ -71,10 +78,11 @@ def bench(
                                                    "(the leaderboard of a stopped or running bench).")] = False,
     grid: Annotated[list[str] | None, typer.Option(help="Replace a searched grid, repeatable: 'beta=1e-4,1e-3' (every "
                                                         "loss with a β) or 'dpo.beta=1e-4,1e-3' (one loss).")] = None,
+    log_dir: Annotated[Path | None, typer.Option(help="Also log each cell and the table to TensorBoard here.")] = None,
 ):
     """Hyper-parameter search + seeds per (algorithm, dataset) cell; prints and writes the leaderboard."""
     run_bench(task, preset, split(algos), split(variants), seeds, out or Path(f"out/bench/{task}-{preset}"), seed,
-              cached_only, grid)
+              cached_only, grid, log_dir)
 
 
 def compare(
@@ -114,20 +122,27 @@ def discover(
     family: Annotated[str, typer.Option(help="one-step | two-step")] = "one-step",
     learn: Annotated[str, typer.Option(help="Functions to learn, comma-separated: psi, g, phi.")] = "psi",
     temporal: Annotated[bool, typer.Option(help="Temporally-aware functions (see training progress).")] = False,
-    population: Annotated[int, typer.Option(help="ES population (even).")] = 256,
-    generations: Annotated[int | None, typer.Option(help="Default: 256 (TLA) / 128 (Hopper).")] = None,
-    preset: Annotated[str, typer.Option(help="quick | full: data size, inner loop, evaluation episodes.")] = "full",
+    population: Annotated[int | None, typer.Option(help="ES population (even). Default: the preset's — quick 8, "
+                                                        "full 256.")] = None,
+    generations: Annotated[int | None, typer.Option(help="Default: the preset's — quick 5, full 256 (TLA) / "
+                                                         "128 (Hopper).")] = None,
+    preset: Annotated[str, typer.Option(help="quick (a complete run in minutes on a CPU) | full (the paper's "
+                                             "scale, for a GPU): data, inner loop, evaluation, ES size.")] = "full",
     sigma0: Annotated[float, typer.Option()] = 0.03,
     sigma_decay: Annotated[float, typer.Option()] = 0.999,
     lr: Annotated[float, typer.Option(help="ES Adam learning rate.")] = 0.02,
     seed: Annotated[int, typer.Option()] = 0,
     out: Annotated[Path, typer.Option(help="Run folder (resumes a run found there).")] = Path("out/discover"),
     distributed: Annotated[bool, typer.Option(help="Join a multi-host run via jax.distributed.")] = False,
+    log_dir: Annotated[Path | None, typer.Option(help="Also log each generation to TensorBoard here.")] = None,
+    time_budget: Annotated[float | None, typer.Option(help="Minutes: stop cleanly at the last generation boundary "
+                                                           "that fits; rerun to continue.")] = None,
 ):
     """Meta-learn an MPO objective with antithetic OpenAI-ES (checkpointed every generation)."""
     from mirrorpo.benchmark import get_preset
     from mirrorpo.cli.progress import progress_bar
-    from mirrorpo.meta import Discovery, DiscoveryConfig, init_distributed, is_main_process
+    from mirrorpo.meta import Discovery, DiscoveryConfig, default_scale, init_distributed, is_main_process
+    from mirrorpo.report.curves import curve_log
     from mirrorpo.report.discovery import plot_fitness
     from mirrorpo.tasks import get_task
 
@@ -139,13 +154,20 @@ def discover(
     if unknown:
         raise MirrorpoError(f"--learn takes psi, g, phi; got {', '.join(unknown)}.")
     fam = family.replace("-", "_")
-    gens = generations or (128 if task == "hopper" else 256)
+    if time_budget is not None and not time_budget > 0:
+        raise MirrorpoError(f"--time-budget is in minutes and must be > 0; got {time_budget}.")
+    scale = default_scale(preset, task)
+    population, gens = population or scale[0], generations or scale[1]
     config = DiscoveryConfig(task, variant, fam, tuple(names[w] for w in wanted), temporal, population, gens,
                              sigma0, sigma_decay, lr, seed)
     run = Discovery(get_task(task), get_preset(preset), config, out)
-    with progress_bar(f"discover {task}/{variant}: generations") as update:
-        done = run.run(on_generation=lambda row: update(row["generation"], gens,
-                                                        f"best {row['best_return']:.1f}"))
+    def on_generation(row):
+        update(row["generation"], gens, f"best {row['best_return']:.1f}")
+        curves.generation(row)
+
+    with progress_bar(f"discover {task}/{variant}: generations") as update, \
+            curve_log(log_dir if is_main_process() else None) as curves:
+        done = run.run(on_generation=on_generation, time_budget=None if time_budget is None else 60 * time_budget)
     if done["log"] and is_main_process():
         done["paths"]["plot"] = str(plot_fitness(done["log"], out / "fitness.png", f"{task} / {variant}"))
     typer.echo(json.dumps({k: v for k, v in done.items() if k != "log"}, indent=2))

@@ -12,7 +12,7 @@ import typer
 from mirrorpo.errors import MirrorpoError
 
 app = typer.Typer(
-    help="LLM transfer (DESIGN §6): every mirrorpo loss in PyTorch, inside TRL.",
+    help="LLM transfer (docs/design.md §6): every mirrorpo loss in PyTorch, inside TRL.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
@@ -198,9 +198,10 @@ def bench(
 def losses_command(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False):
     """List the registry's losses and whether each has its PyTorch twin (all should)."""
     from mirrorpo.cli.losses import catalogue
-    from mirrorpo.llm.losses import TORCH_LOSSES
+    from mirrorpo.llm.losses import missing_torch_losses
 
-    rows = [{**r, "torch": r["name"] in TORCH_LOSSES} for r in catalogue()]
+    missing = missing_torch_losses()
+    rows = [{**r, "torch": r["name"] not in missing} for r in catalogue()]
     if as_json:
         typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return

@@ -1,4 +1,4 @@
-"""Diagnostic environments (DESIGN §1): ``ant``, ``three_legged_ant``, ``hopper`` on brax, and a
+"""Diagnostic environments (docs/design.md §1): ``ant``, ``three_legged_ant``, ``hopper`` on brax, and a
 batched jit-compiled rollout. See :mod:`mirrorpo.envs.core` for the backend choice and the TLA
 penalty, docs/envs.md for measurements. brax is imported lazily (inside :func:`make`)."""
 

@@ -2,7 +2,7 @@
 
 Backend: **spring** (brax's spring-based maximal-coordinates physics) by default, chosen by
 measurement on the CPU machine (docs/envs.md, benchmarks/results/envs.json): it is the fastest
-backend for both Ant and Hopper on CPU (DESIGN §7: Ant 7.6k/17.9k/21.6k steps/s at batch 1/16/128,
+backend for both Ant and Hopper on CPU (docs/design.md §7: Ant 7.6k/17.9k/21.6k steps/s at batch 1/16/128,
 ≈1.3× mjx; Hopper 31.7k/34.0k/89.9k, 10–30× mjx), it gave no NaNs, whereas ``generalized`` is 3–10×
 slower and produced NaNs on Ant, and ``positional`` is 2–3× slower. ``mjx`` (MuJoCo's own solver,
 the most faithful) is available through ``backend="mjx"`` — the right choice on a GPU — but all

@@ -1,4 +1,4 @@
-"""An offline LLM diagnostic that runs on a CPU in minutes (DESIGN §6's stand-in for the paper's
+"""An offline LLM diagnostic that runs on a CPU in minutes (docs/design.md §6's stand-in for the paper's
 gemma-7b / AlpacaEval experiment).
 
 1. A tiny Llama and a character-level tokenizer are built locally; the task is sorting digits, with a

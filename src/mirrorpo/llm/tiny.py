@@ -1,5 +1,5 @@
 """A tiny causal LM and character-level tokenizer built locally (nothing is downloaded), and a task
-with a programmatic reward: the offline stand-in for an LLM and its benchmark (DESIGN §6).
+with a programmatic reward: the offline stand-in for an LLM and its benchmark (docs/design.md §6).
 
     tokenizer = char_tokenizer()
     model = tiny_llama(tokenizer, hidden=64, layers=2)

@@ -27,7 +27,7 @@ metrics and logging, checkpoints. Only the loss computation is replaced:
   ``mean_token_accuracy``, ``num_tokens``). Rewards are β·(L − L^ref) with a reference and β·L
   without one (TRL's CPO/ORPO convention).
 
-The paper's LLM setting (DESIGN §6: gemma-7b on dpo-mix-7k) is :func:`paper_config` +
+The paper's LLM setting (docs/design.md §6: gemma-7b on dpo-mix-7k) is :func:`paper_config` +
 :func:`paper_lora_config`: LoRA r 128, α 256, dropout 0.05, lr 5e-5, 3 epochs, total batch 64,
 max length 2048.
 """
@@ -49,7 +49,7 @@ from trl import DPOConfig, DPOTrainer
 from mirrorpo.llm.losses import PairBatch, TorchLoss, get_loss
 from mirrorpo.losses.errors import LossInputError
 
-# --- the paper's LLM setting (DESIGN §6) ------------------------------------------------------------------
+# --- the paper's LLM setting (docs/design.md §6) ------------------------------------------------------------------
 
 PAPER_SETTING: dict[str, float | int] = {
     "lora_r": 128,

@@ -7,15 +7,12 @@ K-response form: KL( softmax_i(β_π r_i) ‖ softmax_i(ρ_i / β_r) ) over K re
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from mirrorpo.losses.batch import PairBatch, _concrete
+from mirrorpo.losses.batch import PairBatch
 from mirrorpo.losses.errors import LossInputError
+from mirrorpo.losses.ops import Array, concrete, ops_for
 from mirrorpo.losses.registry import HParam, register_loss
-
-log_sigmoid = jax.nn.log_sigmoid
 
 
 @register_loss(
@@ -24,27 +21,30 @@ log_sigmoid = jax.nn.log_sigmoid
     formula="z = β(r_w − r_l), q = σ(z): q(log q − log(1−ε)) + (1−q)(log(1−q) − log ε)",
     family="paper",
     needs_reference=True,
+    portable=True,
 )
-def exo_pair(batch: PairBatch, beta, epsilon) -> jax.Array:
+def exo_pair(batch: PairBatch, beta, epsilon) -> Array:
     """EXO (pair): q(log q − log(1−ε)) + (1−q)(log(1−q) − log ε), q = σ(β(r_w − r_l))."""
-    z = beta * (batch.ratio_w - batch.ratio_l)
-    log_q, log_1mq = log_sigmoid(z), log_sigmoid(-z)
-    return jnp.exp(log_q) * (log_q - jnp.log1p(-epsilon)) + jnp.exp(log_1mq) * (log_1mq - jnp.log(epsilon))
+    z, ops = beta * (batch.ratio_w - batch.ratio_l), batch.ops
+    log_q, log_1mq = ops.log_sigmoid(z), ops.log_sigmoid(-z)
+    return ops.exp(log_q) * (log_q - ops.log1p(-epsilon)) + ops.exp(log_1mq) * (log_1mq - ops.log(epsilon))
 
 
-def exo(logp, ref_logp, rewards, *, beta_pi: float = 0.1, beta_r: float = 1.0) -> jax.Array:
+def exo(logp, ref_logp, rewards, *, beta_pi: float = 0.1, beta_r: float = 1.0) -> Array:
     """EXO over K responses per prompt: KL( softmax_i(β_π r_i) ‖ softmax_i(ρ_i / β_r) ), shape [B].
 
     ``logp``, ``ref_logp``: summed log-likelihoods of the K responses under the policy and the
-    reference, shape [B, K]; ``rewards`` ρ: shape [B, K]; r_i = logp_i − ref_logp_i.
+    reference, shape [B, K]; ``rewards`` ρ: shape [B, K]; r_i = logp_i − ref_logp_i. JAX arrays or
+    torch tensors.
     """
-    shapes = {"logp": jnp.shape(logp), "ref_logp": jnp.shape(ref_logp), "rewards": jnp.shape(rewards)}
+    shapes = {k: tuple(np.shape(v)) for k, v in (("logp", logp), ("ref_logp", ref_logp), ("rewards", rewards))}
     if len(set(shapes.values())) != 1 or len(shapes["logp"]) != 2 or shapes["logp"][1] < 2:
         raise LossInputError(f"exo: logp, ref_logp and rewards must share a shape [B, K] with K ≥ 2; got {shapes}.")
     for name, value in (("beta_pi", beta_pi), ("beta_r", beta_r)):
-        concrete = _concrete(value)
-        if concrete is not None and not np.all(concrete > 0):
+        host = concrete(value)
+        if host is not None and not np.all(host > 0):
             raise LossInputError(f"exo: {name} must be > 0; got {value!r}.")
-    log_p_theta = jax.nn.log_softmax(beta_pi * (logp - ref_logp), axis=-1)
-    log_p_reward = jax.nn.log_softmax(rewards / beta_r, axis=-1)
-    return jnp.sum(jnp.exp(log_p_theta) * (log_p_theta - log_p_reward), axis=-1)
+    ops = ops_for(logp)
+    log_p_theta = ops.log_softmax(beta_pi * (logp - ref_logp), axis=-1)
+    log_p_reward = ops.log_softmax(rewards / beta_r, axis=-1)
+    return ops.sum(ops.exp(log_p_theta) * (log_p_theta - log_p_reward), axis=-1)

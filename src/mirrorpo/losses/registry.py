@@ -9,6 +9,10 @@ protocol). Anything that accepts a loss *name* also accepts:
   ``loss_type`` list with ``loss_weights``), or :func:`combine` for per-term settings;
 * a saved MPO objective, ``"mpo:path/to/objective.safetensors"``;
 * a :class:`LossSpec` object (e.g. from :func:`register_loss`).
+
+One resolver and one :func:`pair_loss` for both backends: a batch of JAX arrays or of torch tensors
+(:mod:`mirrorpo.llm.losses` adds only the torch checks), for every *portable* loss — one written against
+``batch.ops`` (:mod:`mirrorpo.losses.ops`), as all built-in losses are.
 """
 
 from __future__ import annotations
@@ -18,12 +22,11 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
-from mirrorpo.losses.batch import PairBatch, _concrete, validate_batch
+from mirrorpo.losses.batch import PairBatch, validate_batch
 from mirrorpo.losses.errors import LossInputError, UnknownLossError
+from mirrorpo.losses.ops import Array, concrete
 
 ONE_STEP = "one_step"
 SFT_THEN_PO = "sft_then_po"
@@ -54,11 +57,11 @@ class HParam:
 
     def check(self, value, loss_name: str) -> None:
         """Raise LossInputError if a concrete value (scalar or array of settings) violates the constraint."""
-        concrete = _concrete(value)
-        if concrete is None:
+        host = concrete(value)
+        if host is None:
             return
         ok, desc = CONSTRAINTS[self.constraint]
-        if not np.all(ok(np.asarray(concrete, dtype=np.float64))):
+        if not np.all(ok(np.asarray(host, dtype=np.float64))):
             raise LossInputError(f"{loss_name}: hyper-parameter {self.name} must be {desc}; got {value!r}.")
 
 
@@ -70,11 +73,12 @@ class LossSpec:
     (train with this loss from the start) or ``"sft_then_po"`` (SFT first; the SFT policy is the
     reference). ``uses_progress``: the loss also takes ``progress`` = t ∈ [0, 1], the fraction of
     training done (temporally-aware objectives). ``batch_coupled``: a pair's loss depends on the
-    rest of its batch (AOT sorts across the batch).
+    rest of its batch (AOT sorts across the batch). ``portable``: ``fn`` is written with ``batch.ops``,
+    so it runs on JAX arrays and on torch tensors alike.
     """
 
     name: str
-    fn: Callable[..., jax.Array]
+    fn: Callable[..., Array]
     hparams: tuple[HParam, ...] = ()
     needs_reference: bool = False
     protocol: str = ONE_STEP
@@ -82,6 +86,7 @@ class LossSpec:
     family: str = "user"
     uses_progress: bool = False
     batch_coupled: bool = False
+    portable: bool = False
     metadata: Mapping[str, object] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -102,6 +107,11 @@ class LossSpec:
             known[name].check(value, self.name)
         return values
 
+    def per_pair(self, batch: PairBatch, hparams: Mapping[str, object], progress=0.0) -> Array:
+        """``fn`` on resolved hyper-parameters, without any check (for loops that validated once)."""
+        extra = {"progress": progress} if self.uses_progress else {}
+        return self.fn(batch, **hparams, **extra)
+
 
 LOSSES: dict[str, LossSpec] = {}
 ALIASES: dict[str, str] = {"sigmoid": "dpo"}  # TRL's name for DPO
@@ -116,7 +126,7 @@ def register_prefix(prefix: str, resolver: Callable[[str], LossSpec]) -> None:
 
 def register_loss(
     name: str,
-    fn: Callable[..., jax.Array] | None = None,
+    fn: Callable[..., Array] | None = None,
     *,
     hparams: Mapping[str, float] | Sequence[HParam] = (),
     needs_reference: bool = False,
@@ -125,16 +135,19 @@ def register_loss(
     family: str = "user",
     uses_progress: bool = False,
     batch_coupled: bool = False,
+    portable: bool = False,
     overwrite: bool = False,
 ):
     """Add a loss to the registry; usable as a decorator. Returns the function unchanged.
 
     ``hparams`` is either ``{"beta": 0.1}`` (unconstrained defaults) or a sequence of :class:`HParam`.
-    A registered loss gets input validation, landscape plots, training and benchmarking for free::
+    A registered loss gets input validation, landscape plots, training and benchmarking for free;
+    written with ``batch.ops`` and registered ``portable=True``, it also runs on torch tensors::
 
-        @register_loss("my_loss", hparams=[HParam("beta", 0.5, "positive")], formula="-log σ(β(ℓ_w − ℓ_l))")
+        @register_loss("my_loss", hparams=[HParam("beta", 0.5, "positive")], formula="−log σ(β(ℓ_w − ℓ_l))",
+                       portable=True)
         def my_loss(batch, beta):
-            return -jax.nn.log_sigmoid(beta * (batch.mean_w - batch.mean_l))
+            return -batch.ops.log_sigmoid(beta * (batch.mean_w - batch.mean_l))
     """
 
     def decorate(f):
@@ -155,6 +168,7 @@ def register_loss(
             family=family,
             uses_progress=uses_progress,
             batch_coupled=batch_coupled,
+            portable=portable,
         )
         return f
 
@@ -225,7 +239,7 @@ def combine(terms: Sequence[tuple], name: str | None = None) -> LossSpec:
         raise LossInputError("combine() needs at least one (weight, loss) term.")
     parts = []
     for term in terms:
-        if len(term) not in (2, 3):
+        if not isinstance(term, tuple | list) or len(term) not in (2, 3):
             raise LossInputError(f"combine(): a term is (weight, loss) or (weight, loss, hparams); got {term!r}.")
         weight, loss, given = (*term, {}) if len(term) == 2 else term
         spec = get_spec(loss)
@@ -243,8 +257,7 @@ def combine(terms: Sequence[tuple], name: str | None = None) -> LossSpec:
         total = 0.0
         for weight, spec, fixed in parts:
             own = {h.name: hp[h.name] for h in spec.hparams if h.name not in fixed}
-            extra = {"progress": progress} if spec.uses_progress else {}
-            total = total + weight * spec.fn(batch, **fixed, **own, **extra)
+            total = total + weight * spec.per_pair(batch, {**fixed, **own}, progress)
         return total
 
     label = name or "+".join(f"{w:g}*{s.name}" for w, s, _ in parts)
@@ -258,31 +271,35 @@ def combine(terms: Sequence[tuple], name: str | None = None) -> LossSpec:
         family="combo",
         uses_progress=any(s.uses_progress for _, s, _ in parts),
         batch_coupled=any(s.batch_coupled for _, s, _ in parts),
+        portable=all(s.portable for _, s, _ in parts),
         metadata={"terms": tuple(parts)},  # (weight, LossSpec, fixed hyper-parameters) per term
     )
 
 
-def pair_loss(loss: str | LossSpec, batch: PairBatch, *, progress=None, **hparams) -> jax.Array:
+def pair_loss(loss: str | LossSpec, batch: PairBatch, *, progress=None, **hparams) -> Array:
     """Unreduced per-pair losses, shape [B], of ``loss`` on ``batch``.
 
     ``hparams`` override the loss's defaults (see ``LOSSES[name].hparams``); ``progress`` = t ∈ [0, 1]
     is the fraction of training done, used by temporally-aware objectives and ignored by others.
     Works under ``jit``/``vmap``/``grad``; hyper-parameters may be traced arrays (e.g. vmapped over a
-    grid), in which case their constraints are checked only when concrete.
+    grid), in which case their constraints are checked only when concrete. Torch batches run portable
+    losses (``mirrorpo.llm.losses.pair_loss`` checks that first).
     """
     spec = get_spec(loss)
     values = spec.resolve_hparams(hparams)
     validate_batch(batch, needs_reference=spec.needs_reference, loss_name=spec.name)
     if spec.uses_progress:
         # in the batch's dtype: a weakly-typed Python float would keep float64 batches' t-terms in float32
-        t = jnp.asarray(0.0 if progress is None else progress, dtype=jnp.result_type(batch.logp_w))
-        concrete = _concrete(t)
-        if concrete is not None and not np.all((concrete >= 0) & (concrete <= 1)):
+        ops = batch.ops
+        t = ops.as_like(0.0 if progress is None else progress, batch.logp_w)
+        host = ops.host(t)
+        if host is not None and not np.all((host >= 0) & (host <= 1)):
             raise LossInputError(f"{spec.name}: progress must be in [0, 1]; got {progress!r}.")
         values["progress"] = t
     return spec.fn(batch, **values)
 
 
-def reduce_loss(loss: str | LossSpec, batch: PairBatch, *, progress=None, **hparams) -> jax.Array:
+def reduce_loss(loss: str | LossSpec, batch: PairBatch, *, progress=None, **hparams) -> Array:
     """Mean of :func:`pair_loss` over the batch — the scalar an optimizer minimises."""
-    return jnp.mean(pair_loss(loss, batch, progress=progress, **hparams))
+    per_pair = pair_loss(loss, batch, progress=progress, **hparams)
+    return batch.ops.mean(per_pair)

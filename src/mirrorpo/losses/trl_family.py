@@ -1,18 +1,14 @@
 """Losses a TRL user knows from ``DPOTrainer(loss_type=...)``, with TRL's formulas and defaults.
 
-All use a reference policy: r = L − L^ref, z = r_w − r_l, default β = 0.1 (TRL's).
+All use a reference policy: r = L − L^ref, z = r_w − r_l, default β = 0.1 (TRL's). Written once against
+``batch.ops`` (:mod:`mirrorpo.losses.ops`): each runs on JAX arrays and torch tensors.
 """
 
 from __future__ import annotations
 
-import jax
-import jax.numpy as jnp
-
 from mirrorpo.losses.batch import PairBatch
+from mirrorpo.losses.ops import Array, ops_for
 from mirrorpo.losses.registry import HParam, register_loss
-
-log_sigmoid = jax.nn.log_sigmoid
-sigmoid = jax.nn.sigmoid
 
 BETA = HParam("beta", 0.1, "positive", "inverse temperature")
 SMOOTHING = HParam("epsilon", 0.0, "half_open_half", "label smoothing (TRL's label_smoothing)")
@@ -21,44 +17,46 @@ SMOOTHING = HParam("epsilon", 0.0, "half_open_half", "label smoothing (TRL's lab
 def _trl(name, formula, *hparams, batch_coupled=False):
     return register_loss(
         name, hparams=hparams or (BETA,), formula=formula, family="trl", needs_reference=True,
-        batch_coupled=batch_coupled,
+        batch_coupled=batch_coupled, portable=True,
     )
 
 
-def _margin(batch: PairBatch) -> jax.Array:
+def _margin(batch: PairBatch) -> Array:
     return batch.ratio_w - batch.ratio_l
 
 
 def _smoothed_sigmoid(x, epsilon):
-    return -(1.0 - epsilon) * log_sigmoid(x) - epsilon * log_sigmoid(-x)
+    ops = ops_for(x)
+    return -(1.0 - epsilon) * ops.log_sigmoid(x) - epsilon * ops.log_sigmoid(-x)
 
 
 @_trl("hinge", "max(0, 1 − β(r_w − r_l))")
-def hinge(batch: PairBatch, beta) -> jax.Array:
-    """Hinge (SLiC on log-ratios): max(0, 1 − β(r_w − r_l))."""
-    return jax.nn.relu(1.0 - beta * _margin(batch))
+def hinge(batch: PairBatch, beta) -> Array:
+    """Hinge (SLiC on log-ratios, Zhao et al., 2023): max(0, 1 − β(r_w − r_l))."""
+    return batch.ops.relu(1.0 - beta * _margin(batch))
 
 
 @_trl("robust", "[−(1−ε)·log σ(βz) + ε·log σ(−βz)] / (1 − 2ε),  z = r_w − r_l", BETA, SMOOTHING)
-def robust(batch: PairBatch, beta, epsilon) -> jax.Array:
-    """Robust DPO (Chowdhury et al.): [−(1−ε) log σ(βz) + ε log σ(−βz)] / (1 − 2ε)."""
-    x = beta * _margin(batch)
-    return (-(1.0 - epsilon) * log_sigmoid(x) + epsilon * log_sigmoid(-x)) / (1.0 - 2.0 * epsilon)
+def robust(batch: PairBatch, beta, epsilon) -> Array:
+    """Robust DPO (Chowdhury et al., 2024): [−(1−ε) log σ(βz) + ε log σ(−βz)] / (1 − 2ε)."""
+    x, ops = beta * _margin(batch), batch.ops
+    return (-(1.0 - epsilon) * ops.log_sigmoid(x) + epsilon * ops.log_sigmoid(-x)) / (1.0 - 2.0 * epsilon)
 
 
 @_trl("nca_pair", "−log σ(βr_w) − ½ log σ(−βr_w) − ½ log σ(−βr_l)")
-def nca_pair(batch: PairBatch, beta) -> jax.Array:
+def nca_pair(batch: PairBatch, beta) -> Array:
     """NCA (pair): −log σ(βr_w) − ½ log σ(−βr_w) − ½ log σ(−βr_l)."""
-    cw, cl = beta * batch.ratio_w, beta * batch.ratio_l
-    return -log_sigmoid(cw) - 0.5 * log_sigmoid(-cw) - 0.5 * log_sigmoid(-cl)
+    cw, cl, ops = beta * batch.ratio_w, beta * batch.ratio_l, batch.ops
+    return -ops.log_sigmoid(cw) - 0.5 * ops.log_sigmoid(-cw) - 0.5 * ops.log_sigmoid(-cl)
 
 
 @_trl("bco_pair", "−log σ(βr_w − δ) − log σ(−(βr_l − δ)),  δ = running mean reward (explicit state)",
       BETA, HParam("delta", 0.0, "real", "running reward baseline; update with bco_baseline_update"))
-def bco_pair(batch: PairBatch, beta, delta) -> jax.Array:
+def bco_pair(batch: PairBatch, beta, delta) -> Array:
     """BCO (pair): −log σ(βr_w − δ) − log σ(−(βr_l − δ)); δ is the running mean of β·r (see
     :func:`bco_baseline_update`), passed explicitly so the loss stays a pure function."""
-    return -log_sigmoid(beta * batch.ratio_w - delta) - log_sigmoid(-(beta * batch.ratio_l - delta))
+    ops = batch.ops
+    return -ops.log_sigmoid(beta * batch.ratio_w - delta) - ops.log_sigmoid(-(beta * batch.ratio_l - delta))
 
 
 def bco_baseline_update(state: tuple, batch: PairBatch, beta: float = 0.1) -> tuple:
@@ -68,60 +66,64 @@ def bco_baseline_update(state: tuple, batch: PairBatch, beta: float = 0.1) -> tu
     pass ``delta=mean`` to ``bco_pair``. Start from ``(0.0, 0)``.
     """
     mean, count = state
-    rewards = jnp.concatenate([beta * batch.ratio_w, beta * batch.ratio_l])
-    rewards = jax.lax.stop_gradient(rewards)
+    ops = batch.ops
+    rewards = ops.concatenate([beta * batch.ratio_w, beta * batch.ratio_l])
+    rewards = ops.stop_gradient(rewards)
     n = rewards.shape[0]
     new_count = count + n
-    new_mean = mean + (jnp.mean(rewards) - mean) * n / new_count
+    new_mean = mean + (ops.mean(rewards) - mean) * n / new_count
     return new_mean, new_count
 
 
 @_trl("sppo_hard", "(r_w − 1/(2β))² + (r_l + 1/(2β))²")
-def sppo_hard(batch: PairBatch, beta) -> jax.Array:
+def sppo_hard(batch: PairBatch, beta) -> Array:
     """SPPO (hard labels): (r_w − 1/(2β))² + (r_l + 1/(2β))²."""
     return (batch.ratio_w - 0.5 / beta) ** 2 + (batch.ratio_l + 0.5 / beta) ** 2
 
 
 @_trl("aot", "d = sort_B(L_w − L_l) − sort_B(L_w^ref − L_l^ref): −(1−ε) log σ(βd) − ε log σ(−βd)",
       BETA, SMOOTHING, batch_coupled=True)
-def aot(batch: PairBatch, beta, epsilon) -> jax.Array:
+def aot(batch: PairBatch, beta, epsilon) -> Array:
     """AOT (paired): d = sort(L_w − L_l) − sort(L_w^ref − L_l^ref) over the batch;
     −(1−ε) log σ(βd) − ε log σ(−βd). A pair's loss depends on the whole batch."""
-    d = jnp.sort(batch.logp_w - batch.logp_l) - jnp.sort(batch.ref_logp_w - batch.ref_logp_l)
+    ops = batch.ops
+    d = ops.sort(batch.logp_w - batch.logp_l) - ops.sort(batch.ref_logp_w - batch.ref_logp_l)
     return _smoothed_sigmoid(beta * d, epsilon)
 
 
 @_trl("aot_unpaired", "d = sort_B(r_w) − sort_B(r_l): −(1−ε) log σ(βd) − ε log σ(−βd)",
       BETA, SMOOTHING, batch_coupled=True)
-def aot_unpaired(batch: PairBatch, beta, epsilon) -> jax.Array:
+def aot_unpaired(batch: PairBatch, beta, epsilon) -> Array:
     """AOT (unpaired): d = sort(r_w) − sort(r_l) over the batch; −(1−ε) log σ(βd) − ε log σ(−βd)."""
-    d = jnp.sort(batch.ratio_w) - jnp.sort(batch.ratio_l)
+    d = batch.ops.sort(batch.ratio_w) - batch.ops.sort(batch.ratio_l)
     return _smoothed_sigmoid(beta * d, epsilon)
 
 
 @_trl("apo_zero", "1 − σ(βr_w) + σ(βr_l)")
-def apo_zero(batch: PairBatch, beta) -> jax.Array:
+def apo_zero(batch: PairBatch, beta) -> Array:
     """APO-zero: 1 − σ(βr_w) + σ(βr_l) (chosen better than the model's own outputs)."""
-    return 1.0 - sigmoid(beta * batch.ratio_w) + sigmoid(beta * batch.ratio_l)
+    ops = batch.ops
+    return 1.0 - ops.sigmoid(beta * batch.ratio_w) + ops.sigmoid(beta * batch.ratio_l)
 
 
 @_trl("apo_down", "σ(βr_w) + 1 − σ(β(r_w − r_l))")
-def apo_down(batch: PairBatch, beta) -> jax.Array:
+def apo_down(batch: PairBatch, beta) -> Array:
     """APO-down: σ(βr_w) + 1 − σ(β(r_w − r_l)) (chosen worse than the model's own outputs)."""
-    return sigmoid(beta * batch.ratio_w) + 1.0 - sigmoid(beta * _margin(batch))
+    ops = batch.ops
+    return ops.sigmoid(beta * batch.ratio_w) + 1.0 - ops.sigmoid(beta * _margin(batch))
 
 
 @_trl("discopop", "z = β(r_w − r_l), m = σ(z/τ): (1 − m)·(−log σ(z)) + m·e^(−z)",
       BETA, HParam("tau", 0.05, "positive", "temperature of the mixing coefficient"))
-def discopop(batch: PairBatch, beta, tau) -> jax.Array:
-    """DiscoPOP: (1 − m)(−log σ(z)) + m·e^(−z), z = β(r_w − r_l), m = σ(z/τ).
+def discopop(batch: PairBatch, beta, tau) -> Array:
+    """DiscoPOP (Lu et al., 2024): (1 − m)(−log σ(z)) + m·e^(−z), z = β(r_w − r_l), m = σ(z/τ).
 
     m·e^(−z) is computed as exp(log σ(z/τ) − z), finite wherever the product is."""
-    z = beta * _margin(batch)
-    return -(sigmoid(-z / tau)) * log_sigmoid(z) + jnp.exp(log_sigmoid(z / tau) - z)
+    z, ops = beta * _margin(batch), batch.ops
+    return -(ops.sigmoid(-z / tau)) * ops.log_sigmoid(z) + ops.exp(ops.log_sigmoid(z / tau) - z)
 
 
 @_trl("sigmoid_norm", "−log σ(β(r_w/n_w − r_l/n_l))")
-def sigmoid_norm(batch: PairBatch, beta) -> jax.Array:
+def sigmoid_norm(batch: PairBatch, beta) -> Array:
     """Length-normalised DPO: −log σ(β(r_w/n_w − r_l/n_l))."""
-    return -log_sigmoid(beta * (batch.ratio_w / batch.len_w - batch.ratio_l / batch.len_l))
+    return -batch.ops.log_sigmoid(beta * (batch.ratio_w / batch.len_w - batch.ratio_l / batch.len_l))

@@ -1,4 +1,4 @@
-"""Discovering MPO objectives with OpenAI-ES (DESIGN §5).
+"""Discovering MPO objectives with OpenAI-ES (docs/design.md §5).
 
 Each generation: ask evosax's antithetic OpenAI-ES for a population of flat MPO parameter vectors;
 train one policy per candidate with the inner loop (the whole population in one vmapped program,
@@ -30,13 +30,21 @@ from mirrorpo.benchmark.presets import Preset, parse_variant
 from mirrorpo.benchmark.runner import Bench, BenchTask, dataset_pairs
 from mirrorpo.data import load_dataset
 from mirrorpo.errors import MirrorpoError
-from mirrorpo.fileio import atomic_write_bytes, atomic_write_text
+from mirrorpo.fileio import atomic_write_bytes, atomic_write_text, run_lock
 from mirrorpo.losses import MPOObjective, MPOStructure, save_objective
 from mirrorpo.losses.mpo.objective import MPO_HPARAMS, SUFFIX
-from mirrorpo.meta.sharding import barrier, host_array, is_main_process, population_sharding
+from mirrorpo.meta.sharding import agree, barrier, host_array, is_main_process, population_sharding
 from mirrorpo.train import make_train, registry_objective
 
 WORST_FITNESS = 1e30  # evosax minimises: a diverged candidate ranks last
+# (population, generations) for a preset when not given: ``quick`` is a complete run in a few minutes
+# on a 2-core CPU; ``full`` is the paper's (Appendix I: 256 × 256 on TLA, 256 × 128 on Hopper), for a GPU
+SCALES = {"quick": {"tla": (8, 5), "hopper": (8, 5)}, "full": {"tla": (256, 256), "hopper": (256, 128)}}
+
+
+def default_scale(preset: str, task: str) -> tuple[int, int]:
+    """The (population, generations) a discovery at this bench preset and task runs by default."""
+    return SCALES.get(preset, SCALES["full"]).get(task, SCALES["full"]["tla"])
 
 
 class DiscoveryError(MirrorpoError):
@@ -190,18 +198,35 @@ class Discovery:
         return dataset_pairs(dataset)
 
     # -- the loop --------------------------------------------------------------------------------
-    def run(self, on_generation: Callable[[dict], None] | None = None, stop_after: int | None = None) -> dict:
-        """Run (or resume) to ``config.generations``; ``stop_after`` ends early after that many new
-        generations (for tests and budgeted sessions). Returns the final summary."""
+    def run(self, on_generation: Callable[[dict], None] | None = None, stop_after: int | None = None,
+            time_budget: float | None = None) -> dict:
+        """Run (or resume) to ``config.generations``; returns the final summary. It ends early, at a
+        generation boundary, after ``stop_after`` new generations, or before a generation that would
+        end past ``time_budget`` seconds from now (judged by the slowest generation so far; at least
+        one generation runs). Rerun to continue: the result equals an uninterrupted run's. Process 0
+        holds the run folder's lock (a second run on the same --out stops with a clear error)."""
+        if not is_main_process():
+            return self._run(on_generation, stop_after, time_budget)
+        with run_lock(self.out, "discovery run"):
+            return self._run(on_generation, stop_after, time_budget)
+
+    def _out_of_time(self, started: float, slowest: float, time_budget: float | None) -> bool:
+        """Process 0's verdict, shared by every process (they must stop at the same generation)."""
+        late = time_budget is not None and slowest > 0 and time.perf_counter() - started + slowest > time_budget
+        return bool(agree(late))
+
+    def _run(self, on_generation, stop_after, time_budget) -> dict:
         pairs = self.dataset_pairs()
         train_population = self._fitness_fns(pairs)
         state, log = self.load_checkpoint()
         barrier("mirrorpo-discovery-start")  # every process has read the checkpoint before one is written
         sharding = population_sharding(self.config.population)
         base_key = jax.random.PRNGKey(self.config.seed)
-        done_now = 0
+        done_now, started, slowest = 0, time.perf_counter(), 0.0
         while int(state["generation"]) < self.config.generations:
             if stop_after is not None and done_now >= stop_after:
+                break
+            if self._out_of_time(started, slowest, time_budget):
                 break
             gen = int(state["generation"])
             k_ask, k_fit, k_tell = jax.random.split(jax.random.fold_in(base_key, gen), 3)
@@ -226,7 +251,7 @@ class Discovery:
                    "seconds": time.perf_counter() - t0}
             log.append(row)
             self.save_checkpoint(state, log)
-            done_now += 1
+            done_now, slowest = done_now + 1, max(slowest, row["seconds"])
             if on_generation:
                 on_generation(row)
         return self.finish(state, log)
@@ -245,6 +270,7 @@ class Discovery:
             save_objective(paths["best"], best)
             save_objective(paths["mean"], mean)
         barrier("mirrorpo-discovery-finish")  # the files exist before any process returns their paths
-        return {"generations": int(state["generation"]), "best_return": float(state["best_return"]),
+        return {"generations": int(state["generation"]), "complete": int(state["generation"]) >= self.config.generations,
+                "best_return": float(state["best_return"]),
                 "paths": {k: str(v) for k, v in paths.items()}, "log": log}
 

@@ -47,6 +47,13 @@ def is_main_process() -> bool:
     return jax.process_index() == 0
 
 
+def agree(flag: bool) -> bool:
+    """Process 0's ``flag`` on every process (a decision all processes must take together)."""
+    if jax.process_count() == 1:
+        return flag
+    return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))
+
+
 def barrier(name: str) -> None:
     """Wait until every process reaches the barrier ``name`` (a no-op in a single process)."""
     if jax.process_count() > 1:

@@ -1,4 +1,4 @@
-"""The paper's qualitative findings (DESIGN §5), checked on a leaderboard's records.
+"""The paper's qualitative findings (docs/design.md §5), checked on a leaderboard's records.
 
 The suite is diagnostic only if it reproduces them, so ``mirrorpo bench`` checks them after every
 run and writes ``findings.json``. Each check is over the paper's ten baselines and says whether it

@@ -1,5 +1,5 @@
 """The offline PO inner loop: one jit-compilable function from (initial policy, preference pairs,
-objective, hyper-parameters, key) to a trained policy, following DESIGN §3.
+objective, hyper-parameters, key) to a trained policy, following docs/design.md §3.
 
 Protocols (``LossSpec.protocol``):
 
@@ -45,7 +45,7 @@ class TrainError(MirrorpoError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """DESIGN §3 protocol settings; every field may be changed."""
+    """docs/design.md §3 protocol settings; every field may be changed."""
 
     epochs: int = 12  # one-step protocol
     sft_epochs: int = 10  # two-step protocol: SFT phase ...

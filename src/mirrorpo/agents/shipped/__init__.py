@@ -1,4 +1,4 @@
-"""The shipped, versioned pretrained agents (DESIGN §1): ``v1/<name>.safetensors`` + ``v1/<name>.json``
+"""The shipped, versioned pretrained agents (docs/design.md §1): ``v1/<name>.safetensors`` + ``v1/<name>.json``
 and ``v1/manifest.json`` (env, training command, steps, seed, sha256, returns over evaluation
 episodes with standard error). Installed with the package (pyproject package-data)."""
 

@@ -1,4 +1,4 @@
-"""Mirror Preference Optimization objectives (DESIGN §4).
+"""Mirror Preference Optimization objectives (Alfano et al., 2024; docs/design.md §4).
 
 Two-step MPO (needs a reference; the SFT policy in the two-step protocol):
     loss = −ψ( σ( β[ϕ⁻¹(p_w) − ϕ⁻¹(p_w^ref) − ϕ⁻¹(p_l) + ϕ⁻¹(p_l^ref)] ) )       bases ψ = log, ϕ⁻¹ = log
@@ -8,6 +8,8 @@ One-step MPO (uniform reference, plus an SFT term g):
 With the base functions, two-step MPO is DPO on mean log-likelihoods and one-step MPO with β = 1 is
 ORPO. Learned functions are :mod:`monotone` networks added to the bases. An objective's learnable
 parameters form one flat vector (:class:`MPOStructure`), the search space of evolution strategies.
+The objectives are written once with ``batch.ops`` and run on JAX arrays and torch tensors; the
+search (initialisation, flattening) and the file format are JAX / NumPy.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from mirrorpo.fileio import atomic_write_bytes
 from mirrorpo.losses.batch import PairBatch, log_odds
 from mirrorpo.losses.errors import LossInputError, ObjectiveFileError
 from mirrorpo.losses.mpo import monotone
+from mirrorpo.losses.ops import Array, ops_for
 from mirrorpo.losses.registry import ONE_STEP, SFT_THEN_PO, HParam, LossSpec, register_loss, register_prefix
 
 FAMILIES = {"one_step": ("phi_inv", "psi", "g"), "two_step": ("phi_inv", "psi")}
@@ -33,21 +36,22 @@ FORMAT = "mirrorpo-mpo-objective"
 FORMAT_VERSION = 1
 SUFFIX = ".mpo.safetensors"
 
-Params = dict[str, dict[str, jax.Array]]  # learned function name -> monotone-network parameters
+Params = dict[str, dict[str, Array]]  # learned function name -> monotone-network parameters
 
 
-def _phi_inv_terms(params: Params | None, mean_logp: jax.Array, base: str, t) -> jax.Array:
+def _phi_inv_terms(params: Params | None, mean_logp: Array, base: str, t) -> Array:
     """ϕ⁻¹(p) from ℓ = log p; base log (ϕ = exp) or logit."""
     base_value = mean_logp if base == "log" else log_odds(mean_logp)
-    return monotone.apply((params or {}).get("phi_inv"), jnp.exp(mean_logp), base_value, t)
+    return monotone.apply((params or {}).get("phi_inv"), ops_for(mean_logp).exp(mean_logp), base_value, t)
 
 
-def _psi(params: Params | None, z: jax.Array, t) -> jax.Array:
+def _psi(params: Params | None, z: Array, t) -> Array:
     """ψ(σ(z)), base log σ(z), computed from the logit z."""
-    return monotone.apply((params or {}).get("psi"), jax.nn.sigmoid(z), jax.nn.log_sigmoid(z), t)
+    ops = ops_for(z)
+    return monotone.apply((params or {}).get("psi"), ops.sigmoid(z), ops.log_sigmoid(z), t)
 
 
-def mpo_two_step(batch: PairBatch, params: Params | None = None, *, beta=1.0, progress=0.0) -> jax.Array:
+def mpo_two_step(batch: PairBatch, params: Params | None = None, *, beta=1.0, progress=0.0) -> Array:
     """Two-step MPO: −ψ(σ(β[ϕ⁻¹(p_w) − ϕ⁻¹(p_w^ref) − ϕ⁻¹(p_l) + ϕ⁻¹(p_l^ref)])), per pair [B].
 
     ``params`` maps "phi_inv" / "psi" to monotone-network parameters; a missing entry is the base
@@ -57,13 +61,13 @@ def mpo_two_step(batch: PairBatch, params: Params | None = None, *, beta=1.0, pr
     return -_psi(params, z, progress)
 
 
-def mpo_one_step(batch: PairBatch, params: Params | None = None, *, beta=1.0, lam=0.1, progress=0.0) -> jax.Array:
+def mpo_one_step(batch: PairBatch, params: Params | None = None, *, beta=1.0, lam=0.1, progress=0.0) -> Array:
     """One-step MPO: −g(p_w) − λ·ψ(σ(β[ϕ⁻¹(p_w) − ϕ⁻¹(p_l)])), per pair [B].
 
     Bases: g = log, ψ = log, ϕ⁻¹ = logit (so β = 1 gives ORPO)."""
     phi = lambda m: _phi_inv_terms(params, m, "logit", progress)
     z = beta * (phi(batch.mean_w) - phi(batch.mean_l))
-    g = monotone.apply((params or {}).get("g"), jnp.exp(batch.mean_w), batch.mean_w, progress)
+    g = monotone.apply((params or {}).get("g"), batch.ops.exp(batch.mean_w), batch.mean_w, progress)
     return -g - lam * _psi(params, z, progress)
 
 
@@ -82,7 +86,7 @@ for _family, _fn in MPO_LOSSES.items():
     register_loss(
         f"mpo_{_family}", lambda batch, _fn=_fn, **hp: _fn(batch, None, **hp), hparams=MPO_HPARAMS[_family],
         formula=MPO_FORMULAS[_family] + "  (base functions; learned ones via 'mpo:FILE')", family="mpo",
-        needs_reference=_family == "two_step",
+        needs_reference=_family == "two_step", portable=True,
     )
 
 
@@ -127,14 +131,14 @@ class MPOStructure:
     def flatten(self, params: Params) -> jax.Array:
         return jnp.concatenate([jnp.ravel(params[f][k]) for f in self.learn for k in self.fields])
 
-    def unflatten(self, flat: jax.Array) -> Params:
+    def unflatten(self, flat: Array) -> Params:
         if flat.shape[-1:] != (self.size,):
             raise LossInputError(f"flat MPO parameters must have length {self.size} for {self}; got {flat.shape}.")
         blocks = flat.reshape(len(self.learn), len(self.fields), self.hidden)
         return {f: {k: blocks[i, j] for j, k in enumerate(self.fields)} for i, f in enumerate(self.learn)}
 
-    def loss(self, flat: jax.Array, batch: PairBatch, *, progress=0.0, **hparams) -> jax.Array:
-        """Per-pair losses for a flat parameter vector — vmap this over a population."""
+    def loss(self, flat: Array, batch: PairBatch, *, progress=0.0, **hparams) -> Array:
+        """Per-pair losses for a flat parameter vector (of the batch's backend) — vmap this over a population."""
         return MPO_LOSSES[self.family](batch, self.unflatten(flat), progress=progress, **hparams)
 
 
@@ -156,12 +160,17 @@ class MPOObjective:
         self.hparams = {**{h.name: h.default for h in MPO_HPARAMS[self.structure.family]}, **self.hparams}
 
     def spec(self) -> LossSpec:
-        """This objective as a registry loss (usable wherever a loss name is)."""
+        """This objective as a registry loss (usable wherever a loss name is, on either backend); the
+        parameters are placed on each batch's device and dtype."""
         structure, flat = self.structure, jnp.asarray(self.flat)
         family = structure.family
+
+        def fn(batch, progress=0.0, **hp):
+            return structure.loss(batch.ops.as_like(flat, batch.logp_w), batch, progress=progress, **hp)
+
         return LossSpec(
             name=self.name,
-            fn=lambda batch, progress=0.0, **hp: structure.loss(flat, batch, progress=progress, **hp),
+            fn=fn,
             hparams=tuple(HParam(h.name, float(self.hparams[h.name]), h.constraint, h.doc)
                           for h in MPO_HPARAMS[family]),
             needs_reference=family == "two_step",
@@ -170,6 +179,7 @@ class MPOObjective:
             + ("  (temporally aware)" if structure.temporal else ""),
             family="mpo",
             uses_progress=structure.temporal,
+            portable=True,
             metadata={"info": self.info, "structure": structure},
         )
 

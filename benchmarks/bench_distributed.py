@@ -1,0 +1,90 @@
+"""Seconds per discovery generation with one process and with N local processes on jax.distributed,
+at the same population, measured in one run (the same CLI command a user types).
+
+    python benchmarks/bench_distributed.py [--processes 2] [--population 8] [--generations 3]
+        [--variant base] [--out benchmarks/results/distributed.json]
+
+Each configuration runs ``mirrorpo discover --preset quick`` in a fresh folder; the per-generation
+time is the median of the generations after the first (the first one compiles). On one machine the
+processes share its cores, so the ratio measures the overhead of the collectives and of splitting
+the population, not a speed-up; on N hosts each process trains P/N candidates, so a generation
+costs about (one-process time)·(1/N) + the gather (see the printed projection).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from mirrorpo.fileio import atomic_write_text
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def run(processes: int, args, folder: Path) -> dict:
+    command = [str(Path(sys.executable).parent / "mirrorpo"), "discover", "--task", "tla", "--variant", args.variant,
+               "--preset", "quick", "--population", str(args.population), "--generations", str(args.generations),
+               "--out", str(folder)] + (["--distributed"] if processes > 1 else [])
+    port = free_port()
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, **({"MIRRORPO_COORDINATOR": f"127.0.0.1:{port}",
+                                                     "MIRRORPO_NUM_PROCESSES": str(processes),
+                                                     "MIRRORPO_PROCESS_ID": str(i)} if processes > 1 else {})})
+             for i in range(processes)]
+    for p in procs:
+        _, err = p.communicate()
+        if p.returncode:
+            raise SystemExit(f"error: {processes}-process discovery failed:\n{err[-2000:]}")
+    wall = time.perf_counter() - t0
+    log = [json.loads(line) for line in (folder / "log.jsonl").read_text().splitlines()]
+    steady = [row["seconds"] for row in log[1:]] or [log[0]["seconds"]]
+    return {"processes": processes, "population": args.population, "generations": len(log),
+            "seconds_per_generation": statistics.median(steady), "first_generation_s": log[0]["seconds"],
+            "train_s": statistics.median(r["train_s"] for r in log[1:] or log),
+            "eval_s": statistics.median(r["eval_s"] for r in log[1:] or log), "wall_s": wall,
+            "final_return_mean": log[-1]["return_mean"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--population", type=int, default=8)
+    ap.add_argument("--generations", type=int, default=3)
+    ap.add_argument("--variant", default="base")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/distributed.json"))
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [run(n, args, Path(tmp) / f"p{n}") for n in (1, args.processes)]
+    one, many = rows
+    ratio = many["seconds_per_generation"] / one["seconds_per_generation"]
+    result = {"host": platform.node(), "cpus": os.cpu_count(), "rows": rows,
+              "ratio_many_over_one": ratio,
+              "same_final_return": abs(one["final_return_mean"] - many["final_return_mean"]) < 1e-3 * max(
+                  1.0, abs(one["final_return_mean"]))}
+    for r in rows:
+        print(f"{r['processes']} process(es), population {r['population']}: {r['seconds_per_generation']:.2f} s per "
+              f"generation (train {r['train_s']:.2f} s, eval {r['eval_s']:.2f} s; first {r['first_generation_s']:.1f} s)")
+    print(f"{args.processes} local processes / 1 process: {ratio:.2f}× the time per generation on {os.cpu_count()} "
+          f"cores (shared). On {args.processes} hosts of this kind, each process trains "
+          f"{args.population // args.processes} candidates: ≈ {one['seconds_per_generation'] / args.processes:.2f} s "
+          f"per generation plus the gather.")
+    atomic_write_text(args.out, json.dumps(result, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
