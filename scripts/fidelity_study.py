@@ -38,7 +38,7 @@ WIDE_GRIDS = ["simpo.beta=0.5,2,10", "simpo.gamma=0,1,5,20,100", "lpo.lam=0.01,0
 # β large enough that DPO's sigmoid saturates below Adam's ε (the update stops), IPO's margin 1/(2β) both ways
 WIDER_GRIDS = WIDE_GRIDS + ["dpo.beta=0.1,1,10,100", "rdpo.beta=0.1,1,10,100", "ipo.beta=0.01,0.1,1,10"]
 
-# name: (what changes, SuiteTask fields, --grid entries)
+# name: (what changes, SuiteTask fields, --grid entries[, TrainConfig fields])
 CANDIDATES = {
     "v1": ("today's suite: clipped Gaussian, state-independent σ, mean-action evaluation", {}, []),
     "eval-sample": ("evaluation samples actions (the paper's sampled trajectories)", {"eval_actions": "sample"}, []),
@@ -49,12 +49,16 @@ CANDIDATES = {
     "grids-wider": ("the wide grids, and DPO / R-DPO β up to 100, IPO β from 0.01 to 10", {}, WIDER_GRIDS),
     "floor-0.05+grids-wider": ("5 % floor and the wider grids", {"uniform_weight": 0.05}, WIDER_GRIDS),
     "floor-0.05+eval-sample": ("5 % floor, sampled evaluation", {"uniform_weight": 0.05, "eval_actions": "sample"}, []),
+    "po-keeps-adam": ("DPO / IPO / R-DPO's PO phase continues SFT's Adam state (one 12-epoch run)", {}, [],
+                      {"po_keeps_optimizer": True}),
 }
 
 
 def run_candidate(name: str, root: Path, seeds: int, seed: int) -> dict:
-    what, fields, grid_entries = CANDIDATES[name]
-    task, preset = dataclasses.replace(get_task("tla"), **fields), get_preset("quick")
+    what, fields, grid_entries, *train_fields = CANDIDATES[name]
+    quick = get_preset("quick")
+    preset = dataclasses.replace(quick, train=dataclasses.replace(quick.train, **(train_fields or [{}])[0]))
+    task = dataclasses.replace(get_task("tla"), **fields)
     out = root / name
     out.mkdir(parents=True, exist_ok=True)
     shared = Path(f"out/fidelity-data-seed{seed}")
@@ -87,7 +91,7 @@ def run_candidate(name: str, root: Path, seeds: int, seed: int) -> dict:
     if not diag_path.is_file():
         atomic_write_text(diag_path, json.dumps(diagnose(bench, records), indent=2))
     spent = save_cost()
-    return {"candidate": name, "change": what, "grid": grid_entries, **fields,
+    return {"candidate": name, "change": what, "grid": grid_entries, **fields, **(train_fields or [{}])[0],
             "kendall_tau": {t["variant"]: t["tau"] for t in report["kendall_tau"]}, "mean_tau": report["mean_tau"],
             "findings": {f["claim"]: f["verdict"] for f in report["findings"]},
             "means": {f"{r['algo']}/{r['variant']}": r["mean"] for r in records},

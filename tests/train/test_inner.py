@@ -66,6 +66,19 @@ def test_documented_number_of_steps(loss, expected_epochs, pairs):
     assert result.epoch_loss.shape == ((3,) if loss == "sft" else (1,))
 
 
+
+def test_po_phase_can_continue_sfts_adam_state(pairs):
+    """po_keeps_optimizer: the PO phase's updates use SFT's Adam moments, so the policy differs from
+    the fresh-Adam protocol's while the step count is the same; a one-step loss is unaffected."""
+    config = TrainConfig(sft_epochs=4, po_epochs=1, batch_pairs=3, lr=0.05)
+    kept = trained("dpo", pairs, TrainConfig(**{**config.__dict__, "po_keeps_optimizer": True}))
+    fresh = trained("dpo", pairs, config)
+    assert int(kept.steps) == int(fresh.steps) == 5 * (N // 3)
+    np.testing.assert_array_equal(kept.sft_loss, fresh.sft_loss)  # the SFT phase is the same
+    assert not np.allclose(kept.params["w"], fresh.params["w"])
+    one_step = trained("sft", pairs, TrainConfig(epochs=3, po_keeps_optimizer=True))  # no effect on one-step
+    np.testing.assert_array_equal(one_step.params["w"], trained("sft", pairs, TrainConfig(epochs=3)).params["w"])
+
 def test_vmap_over_seeds_equals_separate_runs(pairs):
     spec, objective = registry_objective("simpo")
     train = make_train(step_logp, spec, objective, N, TrainConfig(epochs=2))

@@ -5,7 +5,9 @@ Protocols (``LossSpec.protocol``):
 
 * ``one_step``: ``epochs`` (12) epochs of the loss.
 * ``sft_then_po``: ``sft_epochs`` (10) epochs of SFT (−ℓ_w); the SFT policy becomes the reference
-  (its log-likelihoods of every trajectory are computed once); then ``po_epochs`` (2) of the loss.
+  (its log-likelihoods of every trajectory are computed once); then ``po_epochs`` (2) of the loss,
+  with a fresh Adam (``po_keeps_optimizer=True``: continuing SFT's Adam state, as one run of 12 epochs
+  whose loss changes after the tenth would).
 
 Each epoch shuffles the pairs and takes ⌊N / batch_pairs⌋ Adam steps (lr 1e-3) on minibatches of
 ``batch_pairs`` (2) pairs, gradients clipped to global norm ``max_grad_norm`` (1.3). Training
@@ -53,6 +55,7 @@ class TrainConfig:
     batch_pairs: int = 2
     lr: float = 1e-3
     max_grad_norm: float = 1.3
+    po_keeps_optimizer: bool = False  # two-step: the PO phase continues SFT's Adam state (else a fresh Adam)
 
     def __post_init__(self):
         for name in ("epochs", "sft_epochs", "po_epochs", "batch_pairs"):
@@ -188,16 +191,15 @@ def make_train(
         k_sft, k_po = jax.random.split(key)
         objective_loss = lambda batch, t: objective(batch, hparams, t)
         steps = jnp.zeros((), jnp.int32)
-        params, sft_loss = params0, jnp.zeros((0,))
-        ref = None
+        params, sft_loss, ref, opt_state = params0, jnp.zeros((0,)), None, optimizer.init(params0)
         if two_step:
-            params, opt_state, sft_loss = run_phase(
-                params, optimizer.init(params), pairs, k_sft, config.sft_epochs, lambda b, t: sft.fn(b), None)
-            steps = steps + adam_steps(opt_state)
+            params, opt_state, sft_loss = run_phase(params, opt_state, pairs, k_sft, config.sft_epochs,
+                                                    lambda b, t: sft.fn(b), None)
             ref = jax.lax.stop_gradient(all_logp(params, pairs))
+            if not config.po_keeps_optimizer:  # a fresh Adam for the PO phase
+                steps, opt_state = adam_steps(opt_state), optimizer.init(params)
         epochs = config.po_epochs if two_step else config.epochs
-        params, opt_state, epoch_loss = run_phase(params, optimizer.init(params), pairs, k_po, epochs,
-                                                  objective_loss, ref)
+        params, opt_state, epoch_loss = run_phase(params, opt_state, pairs, k_po, epochs, objective_loss, ref)
         lw, ll = all_logp(params, pairs)
         mean_w, mean_l = lw / (pairs.len_w * tokens_per_step), ll / (pairs.len_l * tokens_per_step)
         return TrainResult(params, epoch_loss, sft_loss, mean_w.mean(), mean_l.mean(), (mean_w > mean_l).mean(),
