@@ -7,7 +7,7 @@ import typer
 
 from mirrorpo.cli.data import app as data_app
 from mirrorpo.cli.experiments import bench, compare, demo, discover
-from mirrorpo.cli.losses import landscape, losses_command
+from mirrorpo.cli.losses import landscape, losses_command, objectives_command
 
 app = typer.Typer(
     name="mirrorpo",
@@ -16,6 +16,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.command("losses")(losses_command)
+app.command("objectives")(objectives_command)
 app.command("landscape")(landscape)
 app.command("demo")(demo)
 app.command("bench")(bench)

@@ -83,3 +83,23 @@ def landscape(
                               **parse_hparams(hp))
     path = plot_landscapes([land], out)
     typer.echo(f"wrote {path}")
+
+
+def objectives_command(as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False):
+    """List the shipped discovered objectives (each usable as the loss mpo:NAME)."""
+    from mirrorpo.losses.mpo import shipped
+
+    rows = shipped.list_objectives()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="shipped MPO objectives (use as mpo:NAME)")
+    for col in ("name", "task", "variant", "preset", "family", "learn", "temporal", "verdict"):
+        table.add_column(col, overflow="fold")
+    for r in rows:
+        table.add_row(r["name"], r["task"], r["variant"], r["preset"], r["family"], ",".join(r["learn"]),
+                      "yes" if r["temporal"] else "", r["results"]["verdict"])
+    Console().print(table)

@@ -27,7 +27,7 @@ import numpy as np
 from mirrorpo.fileio import atomic_write_bytes
 from mirrorpo.losses.batch import PairBatch, log_odds
 from mirrorpo.losses.errors import LossInputError, ObjectiveFileError
-from mirrorpo.losses.mpo import monotone
+from mirrorpo.losses.mpo import monotone, shipped
 from mirrorpo.losses.ops import Array, ops_for
 from mirrorpo.losses.registry import ONE_STEP, SFT_THEN_PO, HParam, LossSpec, register_loss, register_prefix
 
@@ -255,7 +255,11 @@ def _cached_spec(path: str, mtime_ns: int, size: int) -> LossSpec:
 
 
 def objective_spec(path: str | os.PathLike) -> LossSpec:
-    """The LossSpec of a saved objective, cached until the file changes (for ``mpo:PATH`` names)."""
+    """The LossSpec of a saved objective, cached until the file changes (for ``mpo:PATH`` names);
+    a bare name that is not a file names a shipped objective (``mpo:NAME``)."""
+    name = str(path)
+    if not Path(path).exists() and "/" not in name and os.sep not in name and not name.endswith(SUFFIX):
+        path = shipped.path(name)  # a bare name: a shipped objective (an unknown one lists them)
     p = Path(path).resolve()
     try:
         st = p.stat()
