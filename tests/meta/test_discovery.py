@@ -230,3 +230,31 @@ def test_presets_set_the_es_scale():
 
     assert default_scale("quick", "tla") == (8, 5) and default_scale("full", "hopper") == (256, 128)
     assert default_scale("full", "tla") == (256, 256)
+
+
+def test_fixed_keys_give_every_generation_the_same_deterministic_fitness(tmp_path):
+    fixed = Discovery(ToyTask(), TINY, replace(CONFIG, fixed_keys=True), tmp_path)
+    fresh = Discovery(ToyTask(), TINY, CONFIG, tmp_path / "fresh")
+    assert np.array_equal(fixed.fitness_key(0), fixed.fitness_key(7))
+    assert not np.array_equal(fresh.fitness_key(0), fresh.fitness_key(7))
+    train_population = fixed._fitness_fns(fixed.dataset_pairs())
+    population = jnp.stack([fixed.center0] * 4) + 0.01 * jax.random.normal(jax.random.PRNGKey(3), (4, fixed.center0.size))
+    first, _, _ = fixed.evaluate_population(train_population, population, fixed.fitness_key(0))
+    again, _, _ = fixed.evaluate_population(train_population, population, fixed.fitness_key(9))
+    np.testing.assert_array_equal(first, again)
+
+
+def test_fitness_averages_over_training_seeds(tmp_path):
+    two = Discovery(ToyTask(), TINY, replace(CONFIG, train_seeds=2), tmp_path)
+    train_population = two._fitness_fns(two.dataset_pairs())
+    population = jnp.stack([two.center0] * 4)
+    key = two.fitness_key(0)
+    mean, _, _ = two.evaluate_population(train_population, population, key)
+    k_train, k_eval = jax.random.split(key)
+    singles = [np.asarray(ToyTask().evaluate(train_population(population, k), k_eval, TINY.eval_episodes,
+                                             TINY.eval_horizon)).mean(axis=1)
+               for k in jax.random.split(k_train, 2)]  # each training seed on its own, same evaluation key
+    assert not np.allclose(singles[0], singles[1])  # the seeds differ, so the mean is a real average
+    np.testing.assert_allclose(mean, np.mean(singles, axis=0), rtol=1e-6)
+    with pytest.raises(DiscoveryError, match="train-seeds"):
+        replace(CONFIG, train_seeds=0).validate()

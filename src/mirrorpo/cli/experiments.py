@@ -137,6 +137,9 @@ def discover(
     log_dir: Annotated[Path | None, typer.Option(help="Also log each generation to TensorBoard here.")] = None,
     time_budget: Annotated[float | None, typer.Option(help="Minutes: stop cleanly at the last generation boundary "
                                                            "that fits; rerun to continue.")] = None,
+    fixed_keys: Annotated[bool, typer.Option(help="Fitness on the same training and evaluation keys every "
+                                                  "generation (common random numbers).")] = False,
+    train_seeds: Annotated[int, typer.Option(help="Training seeds averaged in each candidate's fitness.")] = 1,
 ):
     """Meta-learn an MPO objective with antithetic OpenAI-ES (checkpointed every generation)."""
     from mirrorpo.benchmark import get_preset
@@ -159,7 +162,7 @@ def discover(
     scale = default_scale(preset, task)
     population, gens = population or scale[0], generations or scale[1]
     config = DiscoveryConfig(task, variant, fam, tuple(names[w] for w in wanted), temporal, population, gens,
-                             sigma0, sigma_decay, lr, seed)
+                             sigma0, sigma_decay, lr, seed, fixed_keys=fixed_keys, train_seeds=train_seeds)
     run = Discovery(get_task(task), get_preset(preset), config, out)
     def on_generation(row):
         update(row["generation"], gens, f"best {row['best_return']:.1f}")

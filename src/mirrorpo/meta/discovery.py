@@ -66,6 +66,8 @@ class DiscoveryConfig:
     seed: int = 0
     beta: float | None = None  # the objective's fixed hyper-parameters (default: the family's)
     lam: float | None = None
+    fixed_keys: bool = False  # fitness on the same training and evaluation keys every generation (else fresh)
+    train_seeds: int = 1  # fitness = mean return over this many training seeds per candidate
 
     def structure(self) -> MPOStructure:
         return MPOStructure(self.family, tuple(self.learn), self.temporal)
@@ -87,6 +89,8 @@ class DiscoveryConfig:
             raise DiscoveryError(f"--population must be an even number ≥ 2 (antithetic pairs); got {self.population}.")
         if self.generations < 1 or not self.sigma0 > 0 or not 0 < self.sigma_decay <= 1 or not self.lr > 0:
             raise DiscoveryError("need generations ≥ 1, sigma0 > 0, 0 < sigma_decay ≤ 1 and lr > 0.")
+        if self.train_seeds < 1:
+            raise DiscoveryError(f"--train-seeds must be ≥ 1; got {self.train_seeds}.")
         self.objective_hparams()
         return self
 
@@ -136,14 +140,26 @@ class Discovery:
         return train_population
 
     def evaluate_population(self, train_population, population, key):
-        """(returns [P], train seconds, eval seconds) for one generation's candidates."""
+        """(returns [P], train seconds, eval seconds) for one generation's candidates: the mean true
+        return over ``train_seeds`` training seeds, every candidate on the same keys."""
         k_train, k_eval = jax.random.split(key)
-        t0 = time.perf_counter()
-        params = jax.block_until_ready(train_population(population, k_train))
-        t1 = time.perf_counter()
-        returns = host_array(self.task.evaluate(params, k_eval, self.preset.eval_episodes,
-                                                self.preset.eval_horizon)).mean(axis=1)
-        return returns, t1 - t0, time.perf_counter() - t1
+        t_train = t_eval = 0.0
+        returns = []
+        for k in jax.random.split(k_train, self.config.train_seeds):
+            t0 = time.perf_counter()
+            params = jax.block_until_ready(train_population(population, k))
+            t1 = time.perf_counter()
+            returns.append(host_array(self.task.evaluate(params, k_eval, self.preset.eval_episodes,
+                                                         self.preset.eval_horizon)).mean(axis=1))
+            t_train, t_eval = t_train + t1 - t0, t_eval + time.perf_counter() - t1
+        return np.mean(returns, axis=0), t_train, t_eval
+
+    def fitness_key(self, generation: int) -> jax.Array:
+        """The training and evaluation keys of a generation's fitness: fold_in(seed, g), or with
+        ``fixed_keys`` the same key every generation (common random numbers across generations)."""
+        key = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), generation)
+        fixed = jax.random.fold_in(jax.random.PRNGKey(self.config.seed), 1 << 30)
+        return fixed if self.config.fixed_keys else jax.random.split(key, 3)[1]
 
     # -- checkpoints -----------------------------------------------------------------------------
     @property
@@ -165,7 +181,10 @@ class Discovery:
     def load_checkpoint(self) -> tuple[dict, list[dict]]:
         settings_path = self.out / "settings.json"
         if settings_path.is_file():
-            if json.loads(settings_path.read_text()) != self.settings:
+            saved = json.loads(settings_path.read_text())
+            # a run saved before a setting existed ran with that setting's default
+            saved["config"] = {**asdict(DiscoveryConfig()), "learn": list(DiscoveryConfig().learn), **saved["config"]}
+            if saved != self.settings:
                 raise DiscoveryError(f"{self.out} holds a discovery run with other settings; use another --out "
                                      "or delete it.")
         elif is_main_process():
@@ -229,7 +248,8 @@ class Discovery:
             if self._out_of_time(started, slowest, time_budget):
                 break
             gen = int(state["generation"])
-            k_ask, k_fit, k_tell = jax.random.split(jax.random.fold_in(base_key, gen), 3)
+            k_ask, _, k_tell = jax.random.split(jax.random.fold_in(base_key, gen), 3)
+            k_fit = self.fitness_key(gen)
             t0 = time.perf_counter()
             population, es_state = self.strategy.ask(k_ask, state["es_state"], self.strategy.default_params)
             spread = jax.device_put(population, sharding)  # the same values on every process: a global array
