@@ -62,3 +62,42 @@ def test_bench_errors_are_one_line(tmp_path):
                       (["--algos", "sft", "--grid", "beta=0.1"], "no loss of this run (sft) has")):
         proc = mirrorpo("bench", "--out", str(tmp_path / "b"), *args)
         assert proc.returncode == 2 and msg in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+
+def test_agents_and_data_choices_are_the_librarys():
+    from typer.testing import CliRunner
+
+    from mirrorpo.cli import app
+    from mirrorpo.cli.options import Backend, Env, Task
+    from mirrorpo.data.generation import TASKS
+    from mirrorpo.envs import BACKENDS, ENV_NAMES
+
+    assert [e.value for e in Env] == list(ENV_NAMES) and [b.value for b in Backend] == list(BACKENDS)
+    assert [t.value for t in Task] == list(TASKS)
+    for argv, option in ((["agents", "train", "--env", "ants", "--out", "o"], "--env"),
+                         (["agents", "train", "--env", "ant", "--out", "o", "--backend", "nope"], "--backend"),
+                         (["agents", "eval", "ant_original", "--env", "ants"], "--env"),
+                         (["data", "generate", "--task", "tla3", "--out", "o"], "--task")):
+        res = CliRunner().invoke(app, argv)
+        assert res.exit_code == 2 and f"Invalid value for '{option}'" in res.output, res.output
+    assert "three_legged_ant" in CliRunner().invoke(app, ["agents", "train", "--help"]).output
+
+
+def test_data_variants_are_spelt_as_in_the_bench():
+    from mirrorpo.cli.data import variant_and_epsilon
+    from mirrorpo.errors import MirrorpoError
+
+    assert variant_and_epsilon("noisy-0.2", 0.0) == ("noisy", 0.2) == variant_and_epsilon("noisy-0.2", 0.2)
+    assert variant_and_epsilon("noisy", 0.1) == ("noisy", 0.1)
+    assert variant_and_epsilon("bad-judge", 0.0) == ("bad-judge", 0.0)
+    with pytest.raises(MirrorpoError, match="unknown variant"):
+        variant_and_epsilon("noisy-0.7", 0.0)
+    with pytest.raises(MirrorpoError, match="drop --epsilon"):
+        variant_and_epsilon("noisy-0.2", 0.3)
+
+
+def test_a_bad_option_value_is_a_usage_line_not_a_traceback():
+    proc = mirrorpo("bench", "--seeds", "abc")
+    assert proc.returncode == 2 and "Invalid value for '--seeds'" in proc.stderr and "Traceback" not in proc.stderr
+    proc = mirrorpo("bench", "--no-such-option")
+    assert proc.returncode == 2 and "No such option" in proc.stderr and "Traceback" not in proc.stderr

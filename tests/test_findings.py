@@ -118,3 +118,29 @@ def test_paper_taus_per_column_over_the_algorithms_both_have():
     # against the paper's LPO 3774 > SimPO 3683 > DPO 3528 > SFT 3287 > SLiC 3255 > RRHF 2789: 15 pairs,
     # discordant: (SLiC, DPO), (SLiC, SFT), (RRHF, SFT) → τ = (12 − 3) / 15
     assert paper_taus(paper_like(), "tla")[0]["tau"] == pytest.approx(9 / 15)
+
+
+def test_paired_differences_by_seed():
+    from mirrorpo.report.paper import paired_differences
+
+    records = [{"algo": "mpo:x", "variant": "base", "seed_returns": [10.0, 12.0, 14.0]},
+               {"algo": "cpo", "variant": "base", "seed_returns": [9.0, 9.0, 12.0]},
+               {"algo": "dpo", "variant": "base", "seed_returns": [1.0, None, 2.0]},  # diverged seed: skipped
+               {"algo": "cpo", "variant": "mixed", "seed_returns": [1.0, 2.0, 3.0]}]  # no mpo:x cell there
+    (row,) = paired_differences(records, "mpo:x")
+    # differences 1, 3, 2: mean 2, sample s.d. 1, s.e. 1/√3
+    assert row == {"variant": "base", "algo": "mpo:x", "against": "cpo", "mean": 2.0, "stderr": pytest.approx(3 ** -0.5),
+                   "seeds": 3, "z": pytest.approx(2 * 3 ** 0.5)}
+
+
+def test_compare_paired_command(tmp_path):
+    from tests.test_cli import mirrorpo
+
+    records = [dict(rec(a, "base", m), seed_returns=[m - 1, m + 1]) for a, m in (("lpo", 3700), ("sft", 3000))]
+    (tmp_path / "results.json").write_text(json.dumps(records))
+    (tmp_path / "references.json").write_text(json.dumps(REFS))
+    proc = mirrorpo("compare", str(tmp_path), "--paired", "lpo")
+    assert proc.returncode == 0, proc.stderr
+    assert "| base | sft | +700 | 0 | 2 |" in proc.stdout
+    proc = mirrorpo("compare", str(tmp_path), "--paired", "nope")
+    assert proc.returncode == 2 and "--paired nope" in proc.stderr

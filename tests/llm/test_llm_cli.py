@@ -98,3 +98,27 @@ def test_cli_import_stays_light():
             "print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_bench_variants_are_the_suites_and_lists_comma_separated(monkeypatch, capsys, tmp_path):
+    code, _, err = run_cli(monkeypatch, capsys, "llm", "bench", "--out", tmp_path, "--variants", "base,badjudge")
+    assert_clean_error(code, err, "'badjudge' is now written 'bad-judge'")
+    code, _, err = run_cli(monkeypatch, capsys, "llm", "bench", "--out", tmp_path, "--variants", "noisy-0.5")
+    assert_clean_error(code, err, "unknown variant 'noisy-0.5'")
+    code, _, err = run_cli(monkeypatch, capsys, "llm", "bench", "--out", tmp_path, "--losses", "dpo orpo")
+    assert_clean_error(code, err, "--losses takes a comma-separated list")
+    code, _, err = run_cli(monkeypatch, capsys, "llm", "bench", "--out", tmp_path, "--seeds", "0")
+    assert_clean_error(code, err, "--seeds must be ≥ 1")
+    assert not any(tmp_path.iterdir())  # refused before any work
+
+
+def test_train_choices_are_enumerated(tmp_path, jsonl_dataset):
+    from typer.testing import CliRunner
+
+    from mirrorpo.cli import app
+
+    for option, value, valid in (("--preset", "nope", "'trl'"), ("--dtype", "float8", "'bfloat16'")):
+        res = CliRunner().invoke(app, ["llm", "train", "--model", "m", "--dataset", str(jsonl_dataset),
+                                       "--out", str(tmp_path / "o"), option, value])
+        assert res.exit_code == 2 and f"Invalid value for '{option}'" in res.output and valid in res.output, \
+            res.output

@@ -40,10 +40,21 @@ def main() -> None:
         raise SystemExit(2) from None
     except typer.Abort:
         raise SystemExit(130) from None
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:  # usage errors (a bad option value) arrive here in non-standalone mode
+        if isinstance(exc, _usage_errors()):
             exc.show()
             raise SystemExit(exc.exit_code) from None
         raise
+
+
+def _usage_errors() -> tuple[type, ...]:
+    """Click's usage-error classes: typer ≥ 0.29 carries its own copy of click (typer._click)."""
+    import importlib
+
+    found = []
+    for module in ("typer._click.exceptions", "click.exceptions"):
+        try:
+            found.append(importlib.import_module(module).ClickException)
+        except ImportError:
+            pass
+    return tuple(found)

@@ -2,26 +2,43 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from mirrorpo.cli.options import JsonFlag, Task, print_json
+
 app = typer.Typer(help="Preference datasets: generate and inspect.", no_args_is_help=True)
+
+
+def variant_and_epsilon(variant: str, epsilon: float) -> tuple[str, float]:
+    """``noisy-EPS`` (the bench's spelling, :func:`mirrorpo.benchmark.parse_variant`) or ``noisy`` with
+    ``--epsilon``; other variants as they are (:class:`mirrorpo.data.GenerationConfig` checks them)."""
+    if not variant.startswith("noisy-"):
+        return variant, epsilon
+    from mirrorpo.benchmark import parse_variant
+    from mirrorpo.errors import MirrorpoError
+
+    eps = parse_variant(variant)["epsilon"]
+    if epsilon and epsilon != eps:
+        raise MirrorpoError(f"--variant {variant} sets ε = {eps:g}; drop --epsilon {epsilon:g} (or write "
+                            f"--variant noisy --epsilon {epsilon:g}).")
+    return "noisy", eps
 
 
 @app.command()
 def generate(
-    task: Annotated[str, typer.Option(help="tla | hopper")],
+    task: Annotated[Task, typer.Option(help="The suite's task.")],
     out: Annotated[Path, typer.Option(help="Output folder (resumes an unfinished generation there).")],
-    variant: Annotated[str, typer.Option(help="base | noisy | mixed | bad-judge")] = "base",
+    variant: Annotated[str, typer.Option(help="base | mixed | bad-judge | noisy-EPS with EPS in (0, 0.5), as in "
+                                              "`mirrorpo bench` (or noisy with --epsilon).")] = "base",
     epsilon: Annotated[float, typer.Option(help="Label-flip probability (noisy variant).")] = 0.0,
     temperature: Annotated[float | None, typer.Option(help="Bradley–Terry temperature (default: task's).")] = None,
     pairs: Annotated[int | None, typer.Option(help="Number of pairs (default: paper's: TLA 1280, Hopper 5120).")]
     = None,
     horizon: Annotated[int, typer.Option(help="Trajectory length.")] = 1000,
-    seed: Annotated[int, typer.Option()] = 0,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     chunk_size: Annotated[int, typer.Option(help="Pairs per checkpointed chunk.")] = 64,
 ):
     """Generate a preference dataset from the shipped agents (chunked, atomic, resumable)."""
@@ -30,9 +47,10 @@ def generate(
     from mirrorpo.data import generate as run
     from mirrorpo.tasks import get_task
 
-    config = GenerationConfig(task, variant, pairs, horizon, temperature, epsilon, seed, chunk_size).resolved()
-    sampler = get_task(task).sampler()
-    with progress_bar(f"{task}/{variant}: chunks") as update:
+    kind, epsilon = variant_and_epsilon(variant, epsilon)
+    config = GenerationConfig(task.value, kind, pairs, horizon, temperature, epsilon, seed, chunk_size).resolved()
+    sampler = get_task(task.value).sampler()
+    with progress_bar(f"{task.value}/{variant}: chunks") as update:
         run(config, out, sampler, on_chunk=lambda d, t: update(d, t))
     info = dataset_info(load_dataset(out))
     typer.echo(f"wrote {out}: {info['pairs']} pairs, label agreement {info['label_agreement']:.3f}, "
@@ -42,14 +60,14 @@ def generate(
 @app.command()
 def info(
     directory: Annotated[Path, typer.Argument(help="Dataset folder.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonFlag = False,
 ):
     """Counts, agent mix, return statistics, label agreement and realised flip rate of a dataset."""
     from mirrorpo.data import dataset_info, load_dataset
 
     summary = dataset_info(load_dataset(directory))
     if as_json:
-        typer.echo(json.dumps(summary, indent=2))
+        print_json(summary)
         return
     typer.echo(f"{directory}: task {summary['task']} ({summary['env']}), variant {summary['variant']}, "
                f"{summary['pairs']} pairs × horizon {summary['horizon']}, mean length {summary['mean_length']:.1f}")

@@ -88,10 +88,12 @@ def bench(
 def compare(
     results: Annotated[Path, typer.Argument(help="A bench output folder (results.json, references.json).")],
     task: Annotated[str, typer.Option(help="tla | hopper: which of the paper's tables to set beside it.")] = "tla",
+    paired: Annotated[str | None, typer.Option(help="Also print this algorithm minus every other one, paired by "
+                                                    "seed (mean ± s.e. of the per-seed differences).")] = None,
 ):
     """Print a bench's leaderboard beside the paper's numbers (Markdown) and check the paper's findings."""
     from mirrorpo.report.findings import check_findings
-    from mirrorpo.report.paper import comparison_table, paper_taus, tau_lines
+    from mirrorpo.report.paper import comparison_table, paired_differences, paper_taus, tau_lines
 
     if task not in ("tla", "hopper"):
         raise MirrorpoError(f"unknown task '{task}'; valid: tla, hopper.")
@@ -100,6 +102,15 @@ def compare(
     for f in check_findings(records, references):
         typer.echo(f"- **{f.claim}**: {f.verdict} ({f.evidence})")
     typer.echo("\n".join(tau_lines(paper_taus(records, task))))
+    if paired is not None:
+        rows = paired_differences(records, paired)
+        if not rows:
+            raise MirrorpoError(f"--paired {paired}: no cell of that algorithm shares its seeds with another in {results}.")
+        typer.echo(f"\n| variant | {paired} minus | difference | s.e. | seeds | s.e.s |\n|---|---|---:|---:|---:|---:|")
+        for r in rows:
+            se = "" if r["stderr"] is None else f"{r['stderr']:.0f}"
+            z = "" if r["z"] is None else f"{r['z']:+.1f}"
+            typer.echo(f"| {r['variant']} | {r['against']} | {r['mean']:+.0f} | {se} | {r['seeds']} | {z} |")
 
 
 def _read_json(path: Path):

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from mirrorpo.cli.options import Dtype, JsonFlag, LlmPreset, comma_list, print_json
 from mirrorpo.errors import MirrorpoError
 
 app = typer.Typer(
@@ -38,13 +39,25 @@ def _quiet_libraries() -> None:
     transformers.logging.set_verbosity_error()
 
 
-def _csv(value: str | None) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    items = tuple(x.strip() for x in value.split(",") if x.strip())
-    if not items:
-        raise MirrorpoError("expected a comma-separated list, e.g. --losses dpo,orpo,colpo.")
-    return items
+def _show_progress(trainer, update) -> None:
+    """The shared progress bar instead of the Trainer's own (tqdm); each log line echoed as JSON."""
+    from transformers.trainer_callback import PrinterCallback, ProgressCallback, TrainerCallback
+
+    class Bar(TrainerCallback):
+        label = ""
+
+        def on_step_end(self, args, state, control, **kwargs):
+            update(state.global_step, state.max_steps, self.label)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if state.is_world_process_zero and logs:
+                typer.echo(json.dumps({"step": state.global_step, **logs}))
+                self.label = f"loss {logs['loss']:.4g}" if "loss" in logs else self.label
+                update(state.global_step, state.max_steps, self.label)
+
+    for callback in (PrinterCallback, ProgressCallback):
+        trainer.remove_callback(callback)
+    trainer.add_callback(Bar())
 
 
 @app.command("train")
@@ -56,9 +69,9 @@ def train(
     out: Annotated[Path, typer.Option("--out", help="Output directory (model or LoRA adapter, tokenizer, logs).")],
     loss: Annotated[str, typer.Option("--loss", help="Registry name, 'a+0.5*b', or mpo:FILE.")] = "colpo",
     hp: Annotated[list[str] | None, typer.Option("--hp", help="Loss hyper-parameter NAME=VALUE (repeatable).")] = None,
-    preset: Annotated[str, typer.Option(
+    preset: Annotated[LlmPreset, typer.Option(
         help="'paper': LoRA r128 α256 dropout .05, lr 5e-5, 3 epochs, total batch 64, max length 2048 "
-             "(flags below override it); 'trl': TRL's DPOConfig defaults, full fine-tuning.")] = "paper",
+             "(flags below override it); 'trl': TRL's DPOConfig defaults, full fine-tuning.")] = LlmPreset.paper,
     split: Annotated[str, typer.Option(help="Dataset split.")] = "train",
     lora: Annotated[bool | None, typer.Option("--lora/--no-lora", help="LoRA adapters (paper preset: on).")] = None,
     lora_r: Annotated[int | None, typer.Option(help="LoRA rank.")] = None,
@@ -70,7 +83,7 @@ def train(
     batch_size: Annotated[int | None, typer.Option(help="Per-device batch size (pairs).")] = None,
     grad_accum: Annotated[int | None, typer.Option(help="Gradient accumulation steps.")] = None,
     max_length: Annotated[int | None, typer.Option(help="Maximum prompt+completion tokens.")] = None,
-    dtype: Annotated[str, typer.Option(help="Weights dtype: float32, bfloat16, float16, auto.")] = "float32",
+    dtype: Annotated[Dtype, typer.Option(help="Weights dtype.")] = Dtype.float32,
     bf16: Annotated[bool | None, typer.Option("--bf16/--no-bf16", help="bf16 mixed precision "
                                               "(default: on where a GPU supports it).")] = None,
     gradient_checkpointing: Annotated[bool, typer.Option("--gradient-checkpointing/--no-gradient-checkpointing",
@@ -84,8 +97,6 @@ def train(
     """Fine-tune a causal LM on preference data with any mirrorpo loss (TRL DPOTrainer underneath)."""
     from mirrorpo.llm.losses import get_loss
 
-    if preset not in ("paper", "trl"):
-        raise MirrorpoError(f"--preset must be 'paper' or 'trl'; got {preset!r}.")
     loss_hparams = _hparams(hp)
     spec = get_loss(loss).spec  # unknown names, bad hyper-parameters: fail before loading anything
     get_loss(loss).resolve_hparams(loss_hparams)
@@ -94,10 +105,10 @@ def train(
 
     _quiet_libraries()
     train_ds = load_preference_dataset(dataset, split=split, offline=offline)
-    policy, tokenizer = load_model_and_tokenizer(model, offline=offline, dtype=dtype)
+    policy, tokenizer = load_model_and_tokenizer(model, offline=offline, dtype=dtype.value)
     reference = None
     if ref_model is not None and spec.needs_reference:
-        reference, _ = load_model_and_tokenizer(ref_model, offline=offline, dtype=dtype)
+        reference, _ = load_model_and_tokenizer(ref_model, offline=offline, dtype=dtype.value)
 
     import torch
 
@@ -117,8 +128,8 @@ def train(
                        ("gradient_accumulation_steps", grad_accum), ("max_length", max_length)):
         if value is not None:
             overrides[key] = value
-    use_lora = lora if lora is not None else preset == "paper"
-    if preset == "paper":
+    use_lora = lora if lora is not None else preset is LlmPreset.paper
+    if preset is LlmPreset.paper:
         args = paper_config(str(out), loss=loss, loss_hparams=loss_hparams,
                             **({"per_device_train_batch_size": batch_size} if batch_size else {}), **overrides)
     else:
@@ -140,7 +151,11 @@ def train(
         raise MirrorpoError(f"cannot set up training of '{model}' on '{dataset}': {exc}") from None
     typer.echo(f"training {model} with loss {spec.name} ({'LoRA' if use_lora else 'full fine-tuning'}, "
                f"{'with' if spec.needs_reference else 'no'} reference) on {len(train_ds)} pairs")
-    trainer.train()
+    from mirrorpo.cli.progress import progress_bar
+
+    with progress_bar(f"{spec.name}: steps") as update:
+        _show_progress(trainer, update)
+        trainer.train()
     trainer.save_model(str(out))
     tokenizer.save_pretrained(str(out))
 
@@ -152,13 +167,27 @@ def train(
     typer.echo(f"wrote {out}")
 
 
+def _per_loss_hparams(items: list[str] | None) -> dict[str, dict[str, float]]:
+    """``["dpo:beta=0.5", "mpo:f.safetensors:lam=1"]`` → ``{"dpo": {"beta": 0.5}, ...}``."""
+    per_loss: dict[str, dict[str, float]] = {}
+    for item in items or []:
+        name, sep, rest = item.rpartition(":")  # a loss may contain ":" (mpo:PATH)
+        if not sep:
+            raise MirrorpoError(f"--hp expects LOSS:NAME=VALUE (e.g. --hp dpo:beta=0.5); got {item!r}.")
+        per_loss.setdefault(name.strip(), {}).update(_hparams([rest]))
+    return per_loss
+
+
 @app.command("bench")
 def bench(
-    out: Annotated[Path, typer.Option("--out", help="Output folder (results.json, results.csv).")] = Path(
-        "out/llm-bench"),
+    out: Annotated[Path, typer.Option("--out", help="Output folder (results.json, results.csv, leaderboard.png).")
+                   ] = Path("out/llm-bench"),
     losses: Annotated[str | None, typer.Option(help="Comma-separated losses (default: a paper selection).")] = None,
     variants: Annotated[str | None, typer.Option(
-        help="Comma-separated dataset variants: base, mixed, badjudge, noisy-ε (default: base,noisy-0.3).")] = None,
+        help="Comma-separated dataset variants, as in `mirrorpo bench`: base, mixed, bad-judge, noisy-EPS with EPS "
+             "in (0, 0.5) (default: base,noisy-0.3).")] = None,
+    seeds: Annotated[int, typer.Option(help="Whole runs, seeds --seed … --seed+N−1: the leaderboard reports mean ± "
+                                            "s.e. over seeds (one seed: the s.e. over held-out prompts).")] = 1,
     steps: Annotated[int | None, typer.Option(help="Preference-optimisation steps per loss.")] = None,
     sft_steps: Annotated[int | None, typer.Option(help="SFT steps of the start model.")] = None,
     expert_steps: Annotated[int | None, typer.Option(help="SFT steps of the expert agent.")] = None,
@@ -167,35 +196,64 @@ def bench(
     lr: Annotated[float | None, typer.Option("--lr", help="Learning rate of preference optimisation.")] = None,
     hidden: Annotated[int | None, typer.Option(help="Hidden size of the tiny Llama.")] = None,
     layers: Annotated[int | None, typer.Option(help="Layers of the tiny Llama.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed (the first, with --seeds).")] = 0,
     hp: Annotated[list[str] | None, typer.Option(
         "--hp", help="LOSS:NAME=VALUE hyper-parameter override, e.g. dpo:beta=0.5 (repeatable).")] = None,
+    log_dir: Annotated[Path | None, typer.Option(
+        help="Also log to TensorBoard here: llm_bench/VARIANT/LOSS/reward and …/win_rate (step: the row's index "
+             "in the run), and the leaderboard as text.")] = None,
 ):
     """Offline LLM diagnostic: tiny Llama, digit sorting, SFT, Bradley–Terry preference pairs, each loss;
-    prints a leaderboard (greedy reward on held-out prompts, win rate vs the SFT model)."""
+    prints a leaderboard (greedy reward on held-out prompts, win rate vs the SFT model) and draws it."""
+    from mirrorpo.cli.progress import progress_bar
     from mirrorpo.llm.bench import BenchConfig, print_leaderboard, run_bench, write_results
 
-    per_loss: dict[str, dict[str, float]] = {}
-    for item in hp or []:
-        name, sep, rest = item.rpartition(":")  # a loss may contain ":" (mpo:PATH)
-        if not sep:
-            raise MirrorpoError(f"--hp expects LOSS:NAME=VALUE (e.g. --hp dpo:beta=0.5); got {item!r}.")
-        per_loss.setdefault(name.strip(), {}).update(_hparams([rest]))
-    given = {"losses": _csv(losses), "variants": _csv(variants), "steps": steps, "sft_steps": sft_steps,
-             "expert_steps": expert_steps, "pairs": pairs, "eval_prompts": eval_prompts, "lr": lr,
-             "hidden": hidden, "layers": layers}
-    cfg = BenchConfig(seed=seed, hparams=per_loss, **{k: v for k, v in given.items() if v is not None})
+    if seeds < 1:
+        raise MirrorpoError(f"--seeds must be ≥ 1; got {seeds}.")
+    per_loss = _per_loss_hparams(hp)
+    given = {"losses": comma_list(losses, "--losses", "dpo,orpo,colpo"),
+             "variants": comma_list(variants, "--variants", "base,noisy-0.3"), "steps": steps,
+             "sft_steps": sft_steps, "expert_steps": expert_steps, "pairs": pairs, "eval_prompts": eval_prompts,
+             "lr": lr, "hidden": hidden, "layers": layers}
+    cfg = BenchConfig(seed=seed, seeds=seeds, hparams=per_loss, **{k: v for k, v in given.items() if v is not None})
     unknown = sorted(set(per_loss) - set(cfg.losses))
     if unknown:
         raise MirrorpoError(f"--hp names losses not in the run: {', '.join(unknown)}.")
-    result = run_bench(cfg, out_dir=out, echo=typer.echo)
+    with progress_bar("llm bench: SFT and trainings") as update:
+        result = run_bench(cfg, out_dir=out, echo=typer.echo, progress=update)
     print_leaderboard(result)
     json_path, csv_path = write_results(result, out)
-    typer.echo(f"wrote {json_path} and {csv_path} ({result['seconds']:.0f}s)")
+    png_path = _plot(result, out / "leaderboard.png")
+    _log(result, log_dir)
+    typer.echo(f"wrote {json_path}, {csv_path} and {png_path} ({result['seconds']:.0f}s)")
+
+
+def _plot(result: dict, path: Path) -> Path:
+    from mirrorpo.llm.bench import plot_records, spread
+    from mirrorpo.report.leaderboard import plot_leaderboard
+
+    records, references = plot_records(result)
+    return plot_leaderboard(records, path, f"Tiny-LLM diagnostic: greedy reward on held-out prompts "
+                                           f"({spread(result)})", references)
+
+
+def _log(result: dict, log_dir: Path | None) -> None:
+    """The result in TensorBoard (nothing without ``log_dir``)."""
+    import math
+
+    from mirrorpo.llm.bench import leaderboard_markdown
+    from mirrorpo.report.curves import curve_log
+
+    with curve_log(log_dir) as log:
+        for step, r in enumerate(result["rows"]):
+            for name, key in (("reward", "mean_reward"), ("win_rate", "win_rate")):
+                value = r[key] if math.isfinite(r[key]) else None
+                log.scalar(f"llm_bench/{r['variant']}/{r['loss']}/{name}", value, step)
+        log.text("llm_bench/leaderboard", leaderboard_markdown(result))
 
 
 @app.command("losses")
-def losses_command(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False):
+def losses_command(as_json: JsonFlag = False):
     """List the registry's losses and whether each has its PyTorch twin (all should)."""
     from mirrorpo.cli.losses import catalogue
     from mirrorpo.llm.losses import missing_torch_losses
@@ -203,7 +261,7 @@ def losses_command(as_json: Annotated[bool, typer.Option("--json", help="Print J
     missing = missing_torch_losses()
     rows = [{**r, "torch": r["name"] not in missing} for r in catalogue()]
     if as_json:
-        typer.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        print_json(rows)
         return
     from rich.console import Console
     from rich.table import Table

@@ -7,8 +7,11 @@ from collections.abc import Callable, Iterator
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, total: int | None = None) -> Iterator[Callable[[int, int, str], None]]:
-    """Yield ``update(done, total, label)``; renders on stderr, a no-op display when not a terminal."""
+def progress_bar(description: str, total: int | None = None) -> Iterator[Callable[[int, int | None, str], None]]:
+    """Yield ``update(done, total, label)``. It renders on stderr, so stdout keeps only the command's
+    results (tables, JSON); a console that is not a terminal gets the final state once, at the end.
+    Lines echoed to stdout meanwhile appear above the bar. With no total the bar pulses."""
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         MofNCompleteColumn,
@@ -20,10 +23,10 @@ def progress_bar(description: str, total: int | None = None) -> Iterator[Callabl
 
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                TextColumn("left"), TimeRemainingColumn(), TextColumn("{task.fields[label]}"))
-    with Progress(*columns, transient=False) as progress:
+    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
         task = progress.add_task(description, total=total, label="")
 
-        def update(done: int, total: int, label: str = "") -> None:
-            progress.update(task, completed=done, total=total, label=label)
+        def update(done: int, total: int | None = None, label: str = "") -> None:
+            progress.update(task, completed=done, label=label, **({} if total is None else {"total": total}))
 
         yield update

@@ -159,3 +159,21 @@ def findings_report(records: list[dict], references: dict | None, task: str) -> 
     taus = paper_taus(records, task)
     return {"task": task, "findings": [f.record() for f in check_findings(records, references)],
             "kendall_tau": taus, "mean_tau": mean_tau(taus)}
+
+
+def paired_differences(records: list[dict], algo: str) -> list[dict]:
+    """Per variant, ``algo`` minus every other algorithm, paired by seed (a bench trains every
+    algorithm of a cell on the same seeds and evaluates on the same key): mean and standard error
+    of the per-seed differences, the number of seeds, and the difference in standard errors."""
+    cells = {(r["algo"], r["variant"]): r["seed_returns"] for r in records}
+    out = []
+    for (other, variant), theirs in sorted(cells.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        ours = cells.get((algo, variant))
+        if other == algo or ours is None or len(ours) != len(theirs) or None in ours + theirs:
+            continue
+        diffs = [a - b for a, b in zip(ours, theirs, strict=True)]
+        mean = sum(diffs) / len(diffs)
+        se = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1) / len(diffs)) if len(diffs) > 1 else None
+        out.append({"variant": variant, "algo": algo, "against": other, "mean": mean, "stderr": se,
+                    "seeds": len(diffs), "z": mean / se if se else None})
+    return out
