@@ -118,12 +118,29 @@ def reference(name, b, hp):
         return (1 - m) * (-ls(x)) + m * np.exp(-x)
     if name == "sigmoid_norm":
         return -ls(g("beta") * (rw / nw - rl / nl))
+    if name == "ipo_norm":  # TRL's ipo
+        return (rw / nw - rl / nl - 1 / (2 * g("beta"))) ** 2
+    if name == "sft_tokens":  # TRL's sft: all chosen tokens of the batch
+        return np.full_like(Lw, -np.sum(Lw) / np.sum(nw))
+    if name.startswith("fdpo_"):  # f-DPO, TRL 1.16's scores s = f'(e^r)
+        return -ls(g("beta") * (f_score(name, rw, hp) - f_score(name, rl, hp)))
     if name == "mpo_two_step":
         rmw, rml = b["ref_logp_w"] / nw, b["ref_logp_l"] / nl
         return -ls(g("beta") * (mw - rmw - ml + rml))
     if name == "mpo_one_step":
         return -mw - g("lam") * ls(g("beta") * (logit_from_log(mw) - logit_from_log(ml)))
     raise AssertionError(f"no NumPy reference for '{name}': add one")
+
+
+def f_score(name, r, hp):
+    """f'(u) at u = e^r for the f-DPO losses (Wang et al., 2023), as TRL 1.16 computes it: α-divergence
+    (u^(α−1) − 1)/(α−1) with the exponent capped at 80 (forward KL is α = 0), JS log(2u/(1+u))."""
+    if name == "fdpo_js":
+        return np.log(2.0) + ls(r)
+    alpha = 0.0 if name == "fdpo_forward_kl" else hp["alpha"]
+    if abs(alpha - 1.0) < 1e-6:
+        return r
+    return (np.exp(np.minimum((alpha - 1.0) * r, 80.0)) - 1.0) / (alpha - 1.0)
 
 
 NONDEFAULT = {"beta": 0.7, "lam": 0.3, "delta": -1.3, "alpha": 0.05, "gamma": 0.4, "epsilon": 0.15, "tau": 0.2}
@@ -209,7 +226,13 @@ def kink_free(name, b, hp):
     margins = {"rrhf": ml - mw, "slic_hf": hp.get("delta", 0) - Lw + Ll, "colpo": mw - hp.get("delta", 0),
                "hinge": 1 - hp.get("beta", 1) * z}
     m = margins.get(name)
-    return np.ones_like(Lw, bool) if m is None else np.abs(m) > 1e-3
+    keep = np.ones_like(Lw, bool) if m is None else np.abs(m) > 1e-3
+    if name in ("fdpo_forward_kl", "fdpo_alpha"):
+        # exponential f-DPO scores e^((α−1)r): pairs with (α−1)r ≤ 5, so that no e^80-sized pair swamps the finite
+        # differences (test_f_dpo_losses_at_moderate_log_ratios covers them on realistic log-ratios)
+        a1 = -1.0 if name == "fdpo_forward_kl" else hp.get("alpha", 0.5) - 1.0
+        keep &= np.maximum(a1 * (Lw - b["ref_logp_w"]), a1 * (Ll - b["ref_logp_l"])) <= 5.0
+    return keep
 
 
 @pytest.mark.parametrize("name", [n for n in ALL if not LOSSES[n].batch_coupled])
@@ -233,6 +256,52 @@ def test_gradients_match_finite_differences(name):
             minus = [a.at[j].add(-h) if k == i else a for k, a in enumerate(args)]
             fd = (total(*plus) - total(*minus)) / (2 * h)
             np.testing.assert_allclose(grads[i][j], fd, rtol=1e-5, atol=1e-7, err_msg=f"{name} d/d{f}[{j}]")
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("name,hp", [("fdpo_forward_kl", {"beta": 0.1}), ("fdpo_forward_kl", {"beta": 0.7}),
+                                     ("fdpo_js", {"beta": 0.1}), ("fdpo_js", {"beta": 2.0}),
+                                     *[("fdpo_alpha", {"beta": 0.3, "alpha": a}) for a in (0.0, 0.05, 0.5, 1.0, 1.5, 2.0)]])
+def test_f_dpo_losses_at_moderate_log_ratios(name, hp, backend):
+    """f-DPO (Wang et al., 2023) on log-ratios |r| ≲ 6, where the exponential scores are O(1)–O(e^6): values and
+    gradients on each backend equal the float64 NumPy reference of TRL 1.16's formulas."""
+    rng = np.random.default_rng(17)
+    b = random_batch(17, n=12)
+    b["ref_logp_w"] = b["logp_w"] + rng.uniform(-6, 6, 12)  # r = L − L^ref ∈ (−6, 6)
+    b["ref_logp_l"] = b["logp_l"] + rng.uniform(-6, 6, 12)
+    got, grads = run_backend(backend, name, b, **hp)
+    np.testing.assert_allclose(got, reference(name, b, hp), rtol=1e-10, atol=1e-12)
+    h = 1e-6
+    for f, grad in zip(LOGPS, grads):  # pair i depends on entry i only: all central differences at once
+        fd = (reference(name, {**b, f: b[f] + h}, hp) - reference(name, {**b, f: b[f] - h}, hp)) / (2 * h)
+        np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-9, err_msg=f"{name} ({backend}) d/d{f}")
+    if name == "fdpo_alpha" and hp["alpha"] in (0.0, 1.0):  # α = 0: forward KL; α = 1: reverse KL, i.e. DPO
+        twin = "fdpo_forward_kl" if hp["alpha"] == 0.0 else "dpo"
+        np.testing.assert_allclose(got, run_backend(backend, twin, b, beta=hp["beta"])[0], rtol=1e-12)
+
+
+def test_f_dpo_alpha_vmapped_over_alpha():
+    """α traced (a grid under vmap), the α = 1 fallback included, equals each α given as a number."""
+    batch = to_batch(random_batch(5, n=6))
+    alphas = [0.0, 0.5, 1.0, 1.0 + 1e-8, 2.0]
+    vm = jax.vmap(lambda a: pair_loss("fdpo_alpha", batch, alpha=a))(jnp.array(alphas))
+    for i, a in enumerate(alphas):
+        np.testing.assert_allclose(vm[i], pair_loss("fdpo_alpha", batch, alpha=a), rtol=1e-12)
+    grads = jax.grad(lambda a: jnp.sum(pair_loss("fdpo_alpha", batch, alpha=a)))(jnp.float64(1.0))
+    assert np.isfinite(grads)
+
+
+def test_trl_forms_of_ipo_and_sft():
+    """ipo_norm and sft_tokens are TRL's ipo and sft; with equal lengths they are mirrorpo's ipo (β/n) and sft."""
+    b = random_batch(3)
+    n = 7.0
+    b["len_w"] = b["len_l"] = np.full(16, n)
+    batch = to_batch(b)
+    np.testing.assert_allclose(pair_loss("ipo_norm", batch, beta=0.2), pair_loss("ipo", batch, beta=0.2 / n) / n**2,
+                               rtol=1e-10)
+    np.testing.assert_allclose(pair_loss("sft_tokens", batch), np.full(16, np.mean(pair_loss("sft", batch))),
+                               rtol=1e-12)
+    assert LOSSES["sft_tokens"].batch_coupled and not LOSSES["sft_tokens"].needs_reference
 
 
 def test_exo_k_responses_matches_reference():

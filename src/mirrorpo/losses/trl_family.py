@@ -1,13 +1,20 @@
 """Losses a TRL user knows from ``DPOTrainer(loss_type=...)``, with TRL's formulas and defaults.
 
-All use a reference policy: r = L − L^ref, z = r_w − r_l, default β = 0.1 (TRL's). Written once against
+All but ``sft_tokens`` use a reference policy: r = L − L^ref, z = r_w − r_l, default β = 0.1 (TRL's).
+``ipo_norm`` and ``sft_tokens`` are TRL's ``ipo`` and ``sft`` (mirrorpo's ``ipo`` and ``sft`` are the
+papers' forms); ``fdpo_forward_kl``, ``fdpo_js`` and ``fdpo_alpha`` are TRL's ``sigmoid`` with
+``f_divergence_type`` forward KL, JS or α-divergence (f-DPO; reverse KL is ``dpo``). Written once against
 ``batch.ops`` (:mod:`mirrorpo.losses.ops`): each runs on JAX arrays and torch tensors.
 """
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
 from mirrorpo.losses.batch import PairBatch
-from mirrorpo.losses.ops import Array, ops_for
+from mirrorpo.losses.ops import Array, concrete, ops_for
 from mirrorpo.losses.registry import HParam, register_loss
 
 BETA = HParam("beta", 0.1, "positive", "inverse temperature")
@@ -127,3 +134,90 @@ def discopop(batch: PairBatch, beta, tau) -> Array:
 def sigmoid_norm(batch: PairBatch, beta) -> Array:
     """Length-normalised DPO: −log σ(β(r_w/n_w − r_l/n_l))."""
     return -batch.ops.log_sigmoid(beta * (batch.ratio_w / batch.len_w - batch.ratio_l / batch.len_l))
+
+
+@_trl("ipo_norm", "(r_w/n_w − r_l/n_l − 1/(2β))²")
+def ipo_norm(batch: PairBatch, beta) -> Array:
+    """IPO as TRL computes it (``loss_type="ipo"``): (r_w/n_w − r_l/n_l − 1/(2β))², each log-ratio divided by
+    its completion's length (mirrorpo's ``ipo`` is the paper's form on summed log-ratios)."""
+    return (batch.ratio_w / batch.len_w - batch.ratio_l / batch.len_l - 0.5 / beta) ** 2
+
+
+@register_loss("sft_tokens", formula="−Σ_B L_w / Σ_B n_w  (every pair gets the batch's value)", family="trl",
+               batch_coupled=True, portable=True)
+def sft_tokens(batch: PairBatch) -> Array:
+    """SFT as TRL computes it (``loss_type="sft"``): −Σ_B L_w / Σ_B n_w, the mean log-likelihood of all chosen
+    tokens of the batch, given to every pair (mirrorpo's ``sft`` averages −ℓ_w over pairs instead; the two
+    agree when all chosen lengths are equal). A pair's loss depends on the whole batch."""
+    ops = batch.ops
+    value = -ops.sum(batch.logp_w) / ops.sum(batch.len_w)
+    return value * ops.as_like(np.ones(tuple(batch.len_w.shape)), batch.logp_w)
+
+
+# --- f-DPO (Wang et al., 2023, "Beyond Reverse KL: Generalizing DPO with Diverse Divergence Constraints") -----------
+# DPO's reward β·log(π/π_ref) becomes β·f'(π/π_ref) for the f-divergence f of the regulariser: the loss is
+# −log σ(β(s_w − s_l)) with the score s = f'(u) at u = e^r. Reverse KL, f'(u) = log u + 1, is DPO itself.
+# The scores are exactly TRL 1.16's (``DPOTrainer`` with ``f_divergence_type``), including its cap on the
+# exponent of the α-divergence scores (80, or 11 in float16), which keeps exp finite.
+
+
+def _exp_cap(x: Array) -> float:
+    """TRL's cap on the exponent of the α-divergence scores: 11 in float16, 80 otherwise."""
+    return 11.0 if str(x.dtype).rpartition(".")[2] == "float16" else 80.0
+
+
+def _alpha_score(r: Array, alpha) -> Array:
+    """f'(u) = (u^(α−1) − 1)/(α−1) at u = e^r, i.e. expm1((α−1)·r)/(α−1) with the exponent capped; it tends
+    to r (reverse KL) as α → 1, and is r where |α − 1| < 1e-6 (TRL's fallback)."""
+    ops = ops_for(r)
+    cap = _exp_cap(r)
+    am1 = alpha - 1.0
+    host = concrete(am1)
+    if host is not None and np.ndim(host) == 0:  # a number (the usual case): branch on the host
+        if abs(float(host)) < 1e-6:
+            return r
+        return ops.expm1(ops.minimum(am1 * r, cap)) / am1
+    near = ops.abs(am1) < 1e-6  # traced or per-setting α (e.g. vmapped over a grid)
+    safe = ops.where(near, 1.0, am1)
+    return ops.where(near, r, ops.expm1(ops.minimum(safe * r, cap)) / safe)
+
+
+def _fdpo(batch: PairBatch, beta, score) -> Array:
+    return -batch.ops.log_sigmoid(beta * (score(batch.ratio_w) - score(batch.ratio_l)))
+
+
+@_trl("fdpo_forward_kl", "−log σ(β(s_w − s_l)),  s = 1 − e^(−r)   (f-DPO, forward KL)")
+def fdpo_forward_kl(batch: PairBatch, beta) -> Array:
+    """f-DPO with the forward KL (Wang et al., 2023): −log σ(β(s_w − s_l)), s = f'(e^r) = 1 − e^(−r).
+
+    TRL's ``f_divergence_type="forward_kl"``. The exponent −r is capped as in TRL's α-divergence (of which
+    this is the case α = 0), so the loss stays finite where e^(−r) would overflow; below the cap the
+    values are TRL's."""
+    ops = batch.ops
+
+    def score(r):
+        return -ops.expm1(ops.minimum(-r, _exp_cap(r)))
+
+    return _fdpo(batch, beta, score)
+
+
+@_trl("fdpo_js", "−log σ(β(s_w − s_l)),  s = log 2 + log σ(r)   (f-DPO, Jensen–Shannon)")
+def fdpo_js(batch: PairBatch, beta) -> Array:
+    """f-DPO with the Jensen–Shannon divergence (Wang et al., 2023): −log σ(β(s_w − s_l)),
+    s = f'(e^r) = log(2u/(1+u)) = log 2 + log σ(r). TRL's ``f_divergence_type="js_divergence"``."""
+    ops = batch.ops
+
+    def score(r):
+        return math.log(2.0) + ops.log_sigmoid(r)
+
+    return _fdpo(batch, beta, score)
+
+
+@_trl("fdpo_alpha", "−log σ(β(s_w − s_l)),  s = (e^((α−1)r) − 1)/(α−1)   (f-DPO, α-divergence; α → 1: DPO)",
+      BETA, HParam("alpha", 0.5, "real", "α of the α-divergence (TRL's f_alpha_divergence_coef)"))
+def fdpo_alpha(batch: PairBatch, beta, alpha) -> Array:
+    """f-DPO with the α-divergence (Wang et al., 2023): −log σ(β(s_w − s_l)), s = f'(u) = (u^(α−1) − 1)/(α−1)
+    at u = e^r, in TRL's parameterisation (``f_divergence_type="alpha_divergence"``,
+    ``f_alpha_divergence_coef=α``): α = 0 is the forward KL, α → 1 the reverse KL (DPO). The exponent
+    (α−1)·r is capped at 80 (11 in float16), as in TRL."""
+    return _fdpo(batch, beta, lambda r: _alpha_score(r, alpha))
