@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=16)
     args = ap.parse_args()
 
-    task, preset = get_task("hopper"), get_preset(args.preset)
+    task, preset = get_task("hopper", "v1"), get_preset(args.preset)
     bench = Bench(task, preset, args.out)
     pairs = dataset_pairs(bench.dataset("base"))
     keys = jax.random.split(jax.random.PRNGKey(7), args.episodes)

@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--out", default="out/leg4")
     args = ap.parse_args()
 
-    task, preset = get_task("tla"), get_preset(args.preset)
+    task, preset = get_task("tla", "v1"), get_preset(args.preset)
     pairs = dataset_pairs(Bench(task, preset, args.out).dataset("base"))
     keys = jax.random.split(jax.random.PRNGKey(7), preset.eval_episodes)
     policies = {"start policy": task.initial_params(jax.random.PRNGKey(0))}

@@ -50,3 +50,26 @@ def test_tiny_bench_on_tla_end_to_end(tmp_path):
 def test_unknown_task():
     with pytest.raises(MirrorpoError, match="unknown task 'walker'"):
         get_task("walker")
+
+
+def test_suite_versions_set_the_likelihood_and_grids():
+    from mirrorpo.cli.experiments import suite_grid
+    from mirrorpo.tasks import DEFAULT_SUITE, get_suite
+
+    assert DEFAULT_SUITE == "v2" and get_task("tla").uniform_weight == 0.05 == get_task("hopper", "v2").uniform_weight
+    assert get_task("tla", "v1").uniform_weight == 0.0 and get_task("tla", "v1").settings["task"] == "tla"
+    with pytest.raises(MirrorpoError, match="unknown suite version 'v9'; valid: v1, v2"):
+        get_task("tla", "v9")
+    # the version's grid entries apply only to the losses of the run
+    assert suite_grid(get_suite("v2"), ["dpo", "simpo"]) == ["simpo.beta=0.5,2,10", "simpo.gamma=0,1,5,20,100"]
+    assert suite_grid(get_suite("v1"), ["simpo", "lpo"]) == [] and suite_grid(get_suite(), ["mpo:x.mpo.safetensors"]) == []
+
+
+def test_a_bench_folder_refuses_cells_of_another_suite(tmp_path):
+    tiny = replace(get_preset("quick"), pairs=4, horizon=5, eval_episodes=2, eval_horizon=5, seeds=1,
+                   train=TrainConfig(epochs=1, batch_pairs=2))
+    Bench(get_task("tla", "v1"), tiny, tmp_path).run(["sft"], ["base"])
+    assert json.loads((tmp_path / "task.json").read_text())["uniform_weight"] == 0.0
+    with pytest.raises(MirrorpoError, match="task settings .* use another --out"):
+        Bench(get_task("tla", "v2"), tiny, tmp_path).run(["sft"], ["base"], cached_only=True)
+    assert Bench(get_task("tla", "v1"), tiny, tmp_path).run(["sft"], ["base"], cached_only=True)

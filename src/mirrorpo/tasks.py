@@ -14,6 +14,7 @@ likelihood of a stored action below (a mixture with the uniform distribution; se
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -41,6 +42,11 @@ class SuiteTask:
             raise MirrorpoError(f"eval_actions must be 'mean' or 'sample'; got '{self.eval_actions}'.")
         if not 0.0 <= self.uniform_weight < 1.0:
             raise MirrorpoError(f"uniform_weight must be in [0, 1); got {self.uniform_weight}.")
+
+    @property
+    def settings(self) -> dict:
+        """What a bench folder records, so that cells of another suite are never mixed into it."""
+        return {"task": self.name, "eval_actions": self.eval_actions, "uniform_weight": self.uniform_weight}
 
     @property
     def eval_policy(self):
@@ -177,7 +183,37 @@ def _sample(env: str, horizon: int):
 SUITE = {"tla": SuiteTask("tla", random_init=False), "hopper": SuiteTask("hopper", random_init=True)}
 
 
-def get_task(name: str) -> SuiteTask:
+@dataclass(frozen=True)
+class SuiteVersion:
+    """A version of the diagnostic suite (the shipped v1 agents in every version): the likelihood of
+    stored actions, and the grids every bench of this version searches on top of the preset's
+    (``--grid`` entries, applied to the losses of the run that have them)."""
+
+    name: str
+    uniform_weight: float
+    grid: tuple[str, ...]
+    description: str
+
+
+SUITE_VERSIONS = {
+    "v1": SuiteVersion("v1", 0.0, (), "the clipped-Gaussian bin likelihood with no floor; the presets' grids"),
+    "v2": SuiteVersion("v2", 0.05, ("simpo.beta=0.5,2,10", "simpo.gamma=0,1,5,20,100", "lpo.lam=0.01,0.1,1,10"),
+                       "a 5 % uniform mixture per action coordinate (a likelihood floor); SimPO's β, γ and LPO's "
+                       "λ searched wide (docs/results/fidelity/)"),
+}
+DEFAULT_SUITE = "v2"
+
+
+def get_suite(version: str | None = None) -> SuiteVersion:
+    """A suite version by name (None: the default, ``DEFAULT_SUITE``)."""
+    version = DEFAULT_SUITE if version is None else version
+    if version not in SUITE_VERSIONS:
+        raise MirrorpoError(f"unknown suite version '{version}'; valid: {', '.join(SUITE_VERSIONS)}.")
+    return SUITE_VERSIONS[version]
+
+
+def get_task(name: str, suite: str | None = None) -> SuiteTask:
+    """The task ``name`` (tla, hopper) of suite version ``suite`` (None: the default)."""
     if name not in SUITE:
         raise MirrorpoError(f"unknown task '{name}'; valid: {', '.join(SUITE)}.")
-    return SUITE[name]
+    return dataclasses.replace(SUITE[name], uniform_weight=get_suite(suite).uniform_weight)

@@ -211,9 +211,26 @@ class Bench:
         of a stopped or still-running bench) and leaves the others out."""
         check_cells(algos, variants)
         if cached_only:  # reads finished cells only: allowed beside a running bench
+            self.check_task_settings(write=False)
             return self._run(algos, variants, progress, on_records, cached_only)
         with run_lock(self.out, "bench"):
+            self.check_task_settings(write=True)
             return self._run(algos, variants, progress, on_records, cached_only)
+
+    def check_task_settings(self, write: bool) -> None:
+        """``OUT/task.json`` records the task's settings (e.g. the suite version's likelihood); a
+        folder made with other settings is refused, so cells of two suites never mix."""
+        settings = getattr(self.task, "settings", None)
+        if settings is None:
+            return
+        path = self.out / "task.json"
+        if path.is_file():
+            recorded = json.loads(path.read_text())
+            if recorded != settings:
+                raise MirrorpoError(f"{self.out} holds cells made with task settings {recorded}, but this run has "
+                                    f"{settings}; use another --out (or the matching --suite).")
+        elif write:
+            atomic_write_text(path, json.dumps(settings, indent=2))
 
     def _run(self, algos, variants, progress, on_records, cached_only) -> list[dict]:
         groups = {p: tuple(a for a in algos if get_spec(a).protocol == p)

@@ -19,7 +19,7 @@ def split(value: str | None) -> list[str] | None:
 
 def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[str] | None, seeds: int | None,
               out: Path, seed: int = 0, cached_only: bool = False, grid: list[str] | None = None,
-              log_dir: Path | None = None) -> list[dict]:
+              log_dir: Path | None = None, suite: str | None = None) -> list[dict]:
     from mirrorpo.benchmark import Bench, check_cells, get_preset, parse_grid
     from mirrorpo.cli.progress import progress_bar
     from mirrorpo.fileio import atomic_write_text
@@ -27,7 +27,7 @@ def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[st
     from mirrorpo.report.curves import curve_log
     from mirrorpo.report.leaderboard import print_leaderboard, write_results
     from mirrorpo.report.paper import comparison_table, findings_report, tau_lines
-    from mirrorpo.tasks import get_task
+    from mirrorpo.tasks import get_suite, get_task
 
     chosen = get_preset(preset)
     algos = available_losses() if not algos or algos == ["all"] else algos
@@ -35,11 +35,11 @@ def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[st
     if seeds is not None and seeds < 1:
         raise MirrorpoError(f"--seeds must be ≥ 1; got {seeds}.")
     check_cells(algos, variants)
-    overrides = parse_grid(grid or [], algos)
+    overrides = parse_grid(suite_grid(get_suite(suite), algos) + (grid or []), algos)
     if cached_only and not any((out / "cells").glob("*/*.json")):
         raise MirrorpoError(f"--cached-only: {out}/cells holds no finished cells; run the bench without it first.")
-    bench = Bench(get_task(task), chosen, out, seeds=seeds, seed=seed, grid_overrides=overrides)
-    title = f"{task.upper()} — {preset} preset"
+    bench = Bench(get_task(task, suite), chosen, out, seeds=seeds, seed=seed, grid_overrides=overrides)
+    title = f"{task.upper()} — {preset} preset, suite {get_suite(suite).name}"
     references = bench.references()
     def on_records(so_far):  # results so far rewritten, and the cell's curve point, after each cell
         write_results(so_far, out, title, references)
@@ -65,6 +65,17 @@ def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[st
     return records
 
 
+def suite_grid(version, algos: list[str]) -> list[str]:
+    """The suite version's --grid entries for the losses of this run (the others have no such axis)."""
+    from mirrorpo.losses import get_spec
+
+    names = {get_spec(a).name for a in algos if not a.startswith("mpo:")}
+    return [e for e in version.grid if e.partition("=")[0].rpartition(".")[0] in names]
+
+
+SUITE_HELP = "Suite version: v2 (default: likelihood floor, wide SimPO/LPO grids) | v1 (the earlier suite)."
+
+
 def bench(
     task: Annotated[str, typer.Option(help="tla | hopper")] = "tla",
     preset: Annotated[str, typer.Option(help="quick (CPU, minutes) | full (paper scale, GPU)")] = "quick",
@@ -79,10 +90,11 @@ def bench(
     grid: Annotated[list[str] | None, typer.Option(help="Replace a searched grid, repeatable: 'beta=1e-4,1e-3' (every "
                                                         "loss with a β) or 'dpo.beta=1e-4,1e-3' (one loss).")] = None,
     log_dir: Annotated[Path | None, typer.Option(help="Also log each cell and the table to TensorBoard here.")] = None,
+    suite: Annotated[str | None, typer.Option(help=SUITE_HELP)] = None,
 ):
     """Hyper-parameter search + seeds per (algorithm, dataset) cell; prints and writes the leaderboard."""
     run_bench(task, preset, split(algos), split(variants), seeds, out or Path(f"out/bench/{task}-{preset}"), seed,
-              cached_only, grid, log_dir)
+              cached_only, grid, log_dir, suite)
 
 
 def compare(
@@ -151,6 +163,7 @@ def discover(
     fixed_keys: Annotated[bool, typer.Option(help="Fitness on the same training and evaluation keys every "
                                                   "generation (common random numbers).")] = False,
     train_seeds: Annotated[int, typer.Option(help="Training seeds averaged in each candidate's fitness.")] = 1,
+    suite: Annotated[str | None, typer.Option(help=SUITE_HELP)] = None,
 ):
     """Meta-learn an MPO objective with antithetic OpenAI-ES (checkpointed every generation)."""
     from mirrorpo.benchmark import get_preset
@@ -174,7 +187,7 @@ def discover(
     population, gens = population or scale[0], generations or scale[1]
     config = DiscoveryConfig(task, variant, fam, tuple(names[w] for w in wanted), temporal, population, gens,
                              sigma0, sigma_decay, lr, seed, fixed_keys=fixed_keys, train_seeds=train_seeds)
-    run = Discovery(get_task(task), get_preset(preset), config, out)
+    run = Discovery(get_task(task, suite), get_preset(preset), config, out)
     def on_generation(row):
         update(row["generation"], gens, f"best {row['best_return']:.1f}")
         curves.generation(row)

@@ -124,7 +124,8 @@ class Discovery:
         self.center0 = self.structure.init(jax.random.PRNGKey(config.seed))
         self.strategy = make_strategy(config, self.center0)
         self.settings = {"config": {**asdict(self.config), "learn": list(self.config.learn)},
-                         "preset": self.preset.name, "eval_episodes": self.preset.eval_episodes}
+                         "preset": self.preset.name, "eval_episodes": self.preset.eval_episodes,
+                         **({"task": task.settings} if hasattr(task, "settings") else {})}
 
     # -- fitness ---------------------------------------------------------------------------------
     def _fitness_fns(self, pairs):
