@@ -4,10 +4,11 @@
 # objective (ES mean) is benchmarked on every quick TLA variant and transferred to quick Hopper.
 # Paper-scale discovery (population 256, 256 generations) is for a GPU: see README "Reproducing".
 set -euo pipefail
+SUITE=${SUITE:-v2}  # suite version; the results under docs/results/v1/ were made with SUITE=v1
 OUT=${OUT:-runs/discover-tla-quick}
-mirrorpo discover --task tla --variant noisy-0.2 --family one-step --learn psi --preset quick \
+mirrorpo discover --suite "$SUITE" --task tla --variant noisy-0.2 --family one-step --learn psi --preset quick \
   --population 16 --generations 24 --out "$OUT"
 OBJ="mpo:$OUT/mean_objective.mpo.safetensors"
-mirrorpo bench --task tla --preset quick --algos "mpo_one_step,$OBJ" --out "$OUT/bench-tla"
-mirrorpo bench --task hopper --preset quick --algos "mpo_one_step,cpo,$OBJ" --variants mixed,noisy-0.2 \
+mirrorpo bench --suite "$SUITE" --task tla --preset quick --algos "mpo_one_step,$OBJ" --out "$OUT/bench-tla"
+mirrorpo bench --suite "$SUITE" --task hopper --preset quick --algos "mpo_one_step,cpo,$OBJ" --variants mixed,noisy-0.2 \
   --out "$OUT/bench-hopper"
