@@ -73,3 +73,13 @@ def test_a_bench_folder_refuses_cells_of_another_suite(tmp_path):
     with pytest.raises(MirrorpoError, match="task settings .* use another --out"):
         Bench(get_task("tla", "v2"), tiny, tmp_path).run(["sft"], ["base"], cached_only=True)
     assert Bench(get_task("tla", "v1"), tiny, tmp_path).run(["sft"], ["base"], cached_only=True)
+
+
+def test_agents_first_loaded_inside_a_jit_trace_leak_no_tracer():
+    """A discovery worker process first touches the agents inside the training program's trace."""
+    import jax
+
+    task = get_task("tla")  # a fresh task: nothing loaded yet
+    jax.jit(lambda k: task.initial_params(k)["log_std"])(jax.random.PRNGKey(0))
+    one = jax.tree.map(lambda x: x[None], task.initial_params(jax.random.PRNGKey(0)))
+    assert np.isfinite(np.asarray(task.evaluate(one, jax.random.PRNGKey(1), 2, 5))).all()

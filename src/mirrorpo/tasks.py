@@ -65,9 +65,13 @@ class SuiteTask:
 
     @functools.cached_property
     def agents(self) -> list[tuple[dict, dict]]:
+        """The two agents' (params, metadata), loaded once — eagerly even when first asked for inside a
+        jit trace (e.g. by a discovery worker process, which never samples data), so no tracer leaks
+        into the cache."""
         from mirrorpo.agents import load_agent
 
-        return [load_agent(name, self.env) for name in self.agent_names]
+        with jax.ensure_compile_time_eval():
+            return [load_agent(name, self.env) for name in self.agent_names]
 
     @property
     def tokens_per_step(self) -> int:

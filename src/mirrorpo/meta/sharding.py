@@ -54,10 +54,19 @@ def agree(flag: bool) -> bool:
     return bool(multihost_utils.broadcast_one_to_all(np.asarray(flag)))
 
 
+# seconds a process waits at a barrier for the others (process 0 may be generating the dataset)
+BARRIER_TIMEOUT = 3600
+
+
 def barrier(name: str) -> None:
-    """Wait until every process reaches the barrier ``name`` (a no-op in a single process)."""
+    """Wait until every process reaches the barrier ``name`` (a no-op in a single process).
+
+    A barrier of the coordination service, not a device collective: gloo gives up connecting
+    after a short timeout, while process 0 may spend minutes generating the dataset."""
     if jax.process_count() > 1:
-        multihost_utils.sync_global_devices(name)
+        from jax._src import distributed  # the coordination client (JAX has no public barrier with a timeout)
+
+        distributed.global_state.client.wait_at_barrier(name, BARRIER_TIMEOUT * 1000)
 
 
 def distributed_settings(environ=os.environ) -> dict:
