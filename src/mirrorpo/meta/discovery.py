@@ -33,7 +33,7 @@ from mirrorpo.errors import MirrorpoError
 from mirrorpo.fileio import atomic_write_bytes, atomic_write_text, run_lock
 from mirrorpo.losses import MPOObjective, MPOStructure, save_objective
 from mirrorpo.losses.mpo.objective import MPO_HPARAMS, SUFFIX
-from mirrorpo.meta.sharding import agree, barrier, host_array, is_main_process, population_sharding
+from mirrorpo.meta.sharding import agree, barrier, is_main_process, map_local_shards, population_sharding
 from mirrorpo.train import make_train, registry_objective
 
 WORST_FITNESS = 1e30  # evosax minimises: a diverged candidate ranks last
@@ -150,8 +150,8 @@ class Discovery:
             t0 = time.perf_counter()
             params = jax.block_until_ready(train_population(population, k))
             t1 = time.perf_counter()
-            returns.append(host_array(self.task.evaluate(params, k_eval, self.preset.eval_episodes,
-                                                         self.preset.eval_horizon)).mean(axis=1))
+            evaluate = lambda p: self.task.evaluate(p, k_eval, self.preset.eval_episodes, self.preset.eval_horizon)
+            returns.append(map_local_shards(evaluate, params).mean(axis=1))
             t_train, t_eval = t_train + t1 - t0, t_eval + time.perf_counter() - t1
         return np.mean(returns, axis=0), t_train, t_eval
 

@@ -35,11 +35,22 @@ def population_sharding(population: int) -> NamedSharding:
     return NamedSharding(mesh, PartitionSpec("population"))
 
 
-def host_array(x) -> np.ndarray:
-    """A (possibly global, sharded across processes) jax array as one NumPy array on every process."""
-    if isinstance(x, jax.Array) and not x.is_fully_addressable:
-        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
-    return np.asarray(x)
+def map_local_shards(fn, tree) -> np.ndarray:
+    """``fn`` on this process's rows of a population sharded along its first axis, with every
+    process's results put back in population order: [P, ...] on every process.
+
+    Each process evaluates only the candidates it trained, on host-local arrays (brax's rollouts
+    cannot take arrays that span other processes), and the per-candidate results are all-gathered.
+    A process's shards of a 1-D population mesh are contiguous rows."""
+    leaves = jax.tree.leaves(tree)
+    if all(not isinstance(x, jax.Array) or x.is_fully_addressable for x in leaves):
+        return np.asarray(fn(tree))
+    shards = leaves[0].addressable_shards
+    order = sorted(range(len(shards)), key=lambda i: shards[i].index[0].start or 0)
+    local = jax.tree.map(lambda x: np.concatenate([np.asarray(x.addressable_shards[i].data) for i in order]), tree)
+    gathered = np.asarray(multihost_utils.process_allgather(np.asarray(fn(local))))  # [processes, rows, ...]
+    starts = np.asarray(multihost_utils.process_allgather(np.asarray(shards[order[0]].index[0].start or 0)))
+    return np.concatenate([gathered[i] for i in np.argsort(starts)])
 
 
 def is_main_process() -> bool:
