@@ -2,8 +2,9 @@
 
 In a multi-process run every process holds the same ES state (each asks and tells with the same
 keys on the same host-local arrays); the population is put on a global array sharded over every
-process's devices, so each process trains and evaluates its own slice inside one SPMD program; the
-per-candidate returns are all-gathered (a [P] vector) for the ES update. Only process 0 writes files.
+process's devices, so each process trains its own slice inside one SPMD program, then evaluates
+that slice on host-local arrays (:func:`map_local_shards`); the per-candidate returns are
+all-gathered (a [P] vector) for the ES update. Only process 0 writes files.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ def barrier(name: str) -> None:
 def distributed_settings(environ=os.environ) -> dict:
     """jax.distributed.initialize's arguments from MIRRORPO_COORDINATOR (host:port),
     MIRRORPO_NUM_PROCESSES, MIRRORPO_PROCESS_ID and MIRRORPO_INIT_TIMEOUT (seconds, default 60);
-    empty when none of the first three is set (JAX then auto-detects SLURM, Cloud TPU, …)."""
+    only the timeout when none of the first three is set (JAX then auto-detects SLURM, Cloud TPU, …)."""
     given = [v for v in ENV_VARS if v in environ]
     timeout = environ.get("MIRRORPO_INIT_TIMEOUT", str(DEFAULT_INIT_TIMEOUT))
     if not timeout.isdigit() or int(timeout) < 1:
