@@ -59,25 +59,38 @@ def test_data_info(tmp_path, as_json):
 def test_bench_errors_are_one_line(tmp_path):
     for args, msg in ((["--cached-only"], "holds no finished cells"), (["--algos", "nope"], "Valid names"),
                       (["--variants", "noisy-0.9"], "unknown variant"), (["--seeds", "0"], "--seeds must be"),
-                      (["--algos", "sft", "--grid", "beta=0.1"], "no loss of this run (sft) has")):
+                      (["--algos", "sft", "--grid", "beta=0.1"], "no loss of this run (sft) has"),
+                      (["--algos", "dpo simpo"], "--algos takes a comma-separated list")):
         proc = mirrorpo("bench", "--out", str(tmp_path / "b"), *args)
         assert proc.returncode == 2 and msg in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    proc = mirrorpo("discover", "--learn", "psi g", "--out", str(tmp_path / "d"))
+    assert proc.returncode == 2 and "--learn takes a comma-separated list" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "d").exists()
 
 
 def test_agents_and_data_choices_are_the_librarys():
     from typer.testing import CliRunner
 
+    from mirrorpo.benchmark import PRESETS
     from mirrorpo.cli import app
-    from mirrorpo.cli.options import Backend, Env, Task
+    from mirrorpo.cli.options import Backend, BenchPreset, Env, Family, Suite, Task
     from mirrorpo.data.generation import TASKS
     from mirrorpo.envs import BACKENDS, ENV_NAMES
+    from mirrorpo.losses.mpo import FAMILIES
+    from mirrorpo.tasks import SUITE_VERSIONS
 
     assert [e.value for e in Env] == list(ENV_NAMES) and [b.value for b in Backend] == list(BACKENDS)
     assert [t.value for t in Task] == list(TASKS)
+    assert [p.value for p in BenchPreset] == list(PRESETS) and [s.value for s in Suite] == list(SUITE_VERSIONS)
+    assert [f.value for f in Family] == [f.replace("_", "-") for f in FAMILIES]
     for argv, option in ((["agents", "train", "--env", "ants", "--out", "o"], "--env"),
                          (["agents", "train", "--env", "ant", "--out", "o", "--backend", "nope"], "--backend"),
                          (["agents", "eval", "ant_original", "--env", "ants"], "--env"),
-                         (["data", "generate", "--task", "tla3", "--out", "o"], "--task")):
+                         (["data", "generate", "--task", "tla3", "--out", "o"], "--task"),
+                         (["bench", "--task", "nope"], "--task"), (["bench", "--preset", "huge"], "--preset"),
+                         (["bench", "--suite", "v9"], "--suite"), (["judge", "mpo:x", "--preset", "huge"], "--preset"),
+                         (["compare", "out", "--task", "walker"], "--task"),
+                         (["discover", "--family", "one_step"], "--family")):
         res = CliRunner().invoke(app, argv)
         assert res.exit_code == 2 and f"Invalid value for '{option}'" in res.output, res.output
     assert "three_legged_ant" in CliRunner().invoke(app, ["agents", "train", "--help"]).output

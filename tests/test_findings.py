@@ -133,6 +133,22 @@ def test_paired_differences_by_seed():
                    "seeds": 3, "z": pytest.approx(2 * 3 ** 0.5)}
 
 
+def test_judgement_against_the_best_baseline():
+    from mirrorpo.report.paper import judgement
+
+    records = [{"algo": "mpo:x", "variant": "mixed", "mean": 13.0, "seed_returns": [10.0, 13.0, 16.0]},
+               {"algo": "cpo", "variant": "mixed", "mean": 9.0, "seed_returns": [9.0, 9.0, 9.0]},  # the best
+               {"algo": "dpo", "variant": "mixed", "mean": 2.0, "seed_returns": [1.0, 2.0, 3.0]},
+               {"algo": "mpo:x", "variant": "base", "mean": 5.0, "seed_returns": [4.0, 5.0, 6.0]},
+               {"algo": "sft", "variant": "base", "mean": 5.0, "seed_returns": [5.0, 5.5, 4.5]}]
+    base, mixed = judgement(records, "mpo:x")
+    # mixed: differences to cpo 1, 4, 7: mean 4, s.d. 3, s.e. √3, z 4/√3 ≈ 2.31 ≥ 2
+    assert (mixed["best_baseline"], mixed["difference"], mixed["wins"]) == ("cpo", 4.0, True)
+    assert mixed["stderr"] == pytest.approx(3 ** 0.5) and len(mixed["against"]) == 2
+    # base: differences −1, −0.5, 1.5: mean 0, no win
+    assert (base["best_baseline"], base["difference"], base["wins"]) == ("sft", 0.0, False)
+
+
 def test_compare_paired_command(tmp_path):
     from tests.test_cli import mirrorpo
 

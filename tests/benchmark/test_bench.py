@@ -87,6 +87,16 @@ def test_runs_are_padded_to_powers_of_two_on_accelerators_only():
     assert [padded_runs(n, "cpu") for n in (1, 3, 5, 8, 9)] == [1, 3, 5, 8, 9]
 
 
+def test_searched_grids_at_quick_scale_are_the_full_grids():
+    from mirrorpo.benchmark.presets import FULL_GRIDS
+
+    assert grid("cpo", "quick") == [{"beta": 0.1, "lam": 1.0}]  # quick: each axis's middle value
+    searched = grid("cpo", "quick", searched=True)
+    assert searched == grid("cpo", "full") and len(searched) == len(FULL_GRIDS["cpo"]["beta"]) * 2
+    assert grid("cpo", "quick", parse_grid(["cpo.lam=0.3"], ["cpo"]), searched=True) == [
+        {"beta": b, "lam": 0.3} for b in FULL_GRIDS["cpo"]["beta"]]  # overrides still replace an axis
+
+
 def test_grid_overrides_are_searched_and_guard_the_cache(tmp_path):
     """--grid replaces an axis (every loss with it, or one loss); a cached cell searched over another grid
     is an error, not a silently reused result."""

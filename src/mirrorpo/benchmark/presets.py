@@ -38,16 +38,19 @@ DEFAULT_GRID = {"beta": BETAS}  # the TRL family: β is their one knob
 GridOverrides = dict[str, dict[str, tuple[float, ...]]]
 
 
-def grid(algo: str, preset: str, overrides: GridOverrides | None = None) -> list[dict[str, float]]:
+def grid(algo: str, preset: str, overrides: GridOverrides | None = None,
+         searched: bool = False) -> list[dict[str, float]]:
     """The hyper-parameter settings searched for ``algo`` (every combination of the grid).
 
-    ``overrides`` (from :func:`parse_grid`) replace an axis, or add one, in any preset. A saved
-    objective (``mpo:FILE``) runs with the hyper-parameters stored in its file."""
+    ``quick`` takes each axis's middle value unless ``searched`` (then the full grids, searched at
+    quick scale: the fair comparison for a discovered objective). ``overrides`` (from
+    :func:`parse_grid`) replace an axis, or add one, in any preset. A saved objective
+    (``mpo:FILE``) runs with the hyper-parameters stored in its file."""
     if algo.startswith("mpo:"):
         return [{}]
     spec = get_spec(algo)
     axes = FULL_GRIDS.get(algo, DEFAULT_GRID if any(h.name == "beta" for h in spec.hparams) else {})
-    if preset == "quick":
+    if preset == "quick" and not searched:
         axes = {k: (v[len(v) // 2],) for k, v in axes.items()}
     for scope in ("*", spec.name):
         axes = {**axes, **{k: v for k, v in (overrides or {}).get(scope, {}).items() if k in spec.defaults}}

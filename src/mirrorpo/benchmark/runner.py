@@ -104,11 +104,12 @@ class Bench:
     """Runs cells for one task and preset, writing ``out/cells`` and the dataset folders."""
 
     def __init__(self, task: BenchTask, preset: Preset, out: str | Path, seeds: int | None = None, seed: int = 0,
-                 grid_overrides: GridOverrides | None = None):
+                 grid_overrides: GridOverrides | None = None, searched_grids: bool = False):
         self.task, self.preset, self.out = task, preset, Path(out)
         self.seeds = seeds or preset.seeds
         self.seed = seed
         self.grid_overrides = grid_overrides or {}
+        self.searched_grids = searched_grids
         self._programs: dict = {}
 
     # -- data -----------------------------------------------------------------------------------
@@ -165,7 +166,7 @@ class Bench:
         return self.out / "cells" / variant / f"{algo.replace('/', '_').replace(':', '_')}.json"
 
     def settings(self, algo: str) -> list[dict[str, float]]:
-        return grid(algo, self.preset.name, self.grid_overrides)
+        return grid(algo, self.preset.name, self.grid_overrides, self.searched_grids)
 
     def cached_cell(self, algo: str, variant: str) -> dict:
         """A finished cell's record; an error if it was searched over another grid than this run's."""

@@ -6,7 +6,7 @@ from __future__ import annotations
 import typer
 
 from mirrorpo.cli.data import app as data_app
-from mirrorpo.cli.experiments import bench, compare, demo, discover
+from mirrorpo.cli.experiments import bench, compare, demo, discover, judge
 from mirrorpo.cli.losses import landscape, losses_command, objectives_command
 
 app = typer.Typer(
@@ -22,6 +22,7 @@ app.command("demo")(demo)
 app.command("bench")(bench)
 app.command("discover")(discover)
 app.command("compare")(compare)
+app.command("judge")(judge)
 
 # --- sub-command groups (one line each) ---
 from mirrorpo.cli.agents import app as agents_app; app.add_typer(agents_app, name="agents")  # noqa: I001

@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from mirrorpo.cli.options import BenchPreset, Family, Suite, Task, comma_list
 from mirrorpo.errors import MirrorpoError
 
 ALGOS_HELP = "Comma-separated losses (names, 'a+0.5*b', mpo:FILE) or 'all' (every registered loss)."
+ALGOS_EXAMPLE = "dpo,simpo,dpo+0.5*sft"
+VARIANTS_EXAMPLE = "base,mixed,noisy-0.2"
 
 
-def split(value: str | None) -> list[str] | None:
-    return None if value is None else [v.strip() for v in value.split(",") if v.strip()]
-
-
-def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[str] | None, seeds: int | None,
+def run_bench(task: str, preset: str, algos: Sequence[str] | None, variants: Sequence[str] | None, seeds: int | None,
               out: Path, seed: int = 0, cached_only: bool = False, grid: list[str] | None = None,
-              log_dir: Path | None = None, suite: str | None = None) -> list[dict]:
+              log_dir: Path | None = None, suite: str | None = None, searched_grids: bool = False) -> list[dict]:
     from mirrorpo.benchmark import Bench, check_cells, get_preset, parse_grid
     from mirrorpo.cli.progress import progress_bar
     from mirrorpo.fileio import atomic_write_text
@@ -30,15 +30,16 @@ def run_bench(task: str, preset: str, algos: list[str] | None, variants: list[st
     from mirrorpo.tasks import get_suite, get_task
 
     chosen = get_preset(preset)
-    algos = available_losses() if not algos or algos == ["all"] else algos
-    variants = variants or list(chosen.variants)
+    algos = available_losses() if not algos or list(algos) == ["all"] else list(algos)
+    variants = list(variants or chosen.variants)
     if seeds is not None and seeds < 1:
         raise MirrorpoError(f"--seeds must be ≥ 1; got {seeds}.")
     check_cells(algos, variants)
     overrides = parse_grid(suite_grid(get_suite(suite), algos) + (grid or []), algos)
     if cached_only and not any((out / "cells").glob("*/*.json")):
         raise MirrorpoError(f"--cached-only: {out}/cells holds no finished cells; run the bench without it first.")
-    bench = Bench(get_task(task, suite), chosen, out, seeds=seeds, seed=seed, grid_overrides=overrides)
+    bench = Bench(get_task(task, suite), chosen, out, seeds=seeds, seed=seed, grid_overrides=overrides,
+                  searched_grids=searched_grids)
     title = f"{task.upper()} — {preset} preset, suite {get_suite(suite).name}"
     references = bench.references()
     def on_records(so_far):  # results so far rewritten, and the cell's curve point, after each cell
@@ -77,8 +78,9 @@ SUITE_HELP = "Suite version: v2 (default: likelihood floor, wide SimPO/LPO grids
 
 
 def bench(
-    task: Annotated[str, typer.Option(help="tla | hopper")] = "tla",
-    preset: Annotated[str, typer.Option(help="quick (CPU, minutes) | full (paper scale, GPU)")] = "quick",
+    task: Annotated[Task, typer.Option(help="The suite's task.")] = Task.tla,
+    preset: Annotated[BenchPreset, typer.Option(
+        help="quick (CPU, minutes) | full (paper scale, GPU)")] = BenchPreset.quick,
     algos: Annotated[str, typer.Option(help=ALGOS_HELP)] = "all",
     variants: Annotated[str | None, typer.Option(help="Comma-separated: base, mixed, noisy-EPS, bad-judge "
                                                       "(default: the preset's).")] = None,
@@ -90,16 +92,53 @@ def bench(
     grid: Annotated[list[str] | None, typer.Option(help="Replace a searched grid, repeatable: 'beta=1e-4,1e-3' (every "
                                                         "loss with a β) or 'dpo.beta=1e-4,1e-3' (one loss).")] = None,
     log_dir: Annotated[Path | None, typer.Option(help="Also log each cell and the table to TensorBoard here.")] = None,
-    suite: Annotated[str | None, typer.Option(help=SUITE_HELP)] = None,
+    suite: Annotated[Suite | None, typer.Option(help=SUITE_HELP)] = None,
+    searched_grids: Annotated[bool, typer.Option(help="Search the full preset's grids at this preset's scale "
+                                                      "(quick otherwise takes each grid's middle value).")] = False,
 ):
     """Hyper-parameter search + seeds per (algorithm, dataset) cell; prints and writes the leaderboard."""
-    run_bench(task, preset, split(algos), split(variants), seeds, out or Path(f"out/bench/{task}-{preset}"), seed,
-              cached_only, grid, log_dir, suite)
+    task_, preset_ = task.value, preset.value
+    run_bench(task_, preset_, comma_list(algos, "--algos", ALGOS_EXAMPLE),
+              comma_list(variants, "--variants", VARIANTS_EXAMPLE), seeds,
+              out or Path(f"out/bench/{task_}-{preset_}"), seed, cached_only, grid, log_dir, _value(suite), searched_grids)
+
+
+def judge(
+    objective: Annotated[str, typer.Argument(help="The loss to judge: mpo:NAME, mpo:FILE or a registry name.")],
+    task: Annotated[Task, typer.Option(help="The suite's task.")] = Task.tla,
+    variants: Annotated[str, typer.Option(help="Comma-separated dataset variants.")] = "mixed",
+    preset: Annotated[BenchPreset, typer.Option(
+        help="The scale (quick: the CPU discovery's).")] = BenchPreset.quick,
+    seeds: Annotated[int, typer.Option(help="Held-out training seeds.")] = 10,
+    seed: Annotated[int, typer.Option(help="Base seed of the held-out bench: 1 and up were never seen by a "
+                                           "discovery run with seed 0 (fresh dataset, training and evaluation keys).")] = 1,
+    out: Annotated[Path, typer.Option(help="Output folder (a bench folder plus judgement.json).")] = Path("out/judge"),
+    suite: Annotated[Suite | None, typer.Option(help=SUITE_HELP)] = None,
+):
+    """Judge an objective on held-out seeds against the paper's baselines, their grids searched at the
+    same scale on the same seeds: paired differences against each and against the best."""
+    from mirrorpo.fileio import atomic_write_text
+    from mirrorpo.report.paper import PAPER_HOPPER, PAPER_TLA, judgement
+
+    if seeds < 2:
+        raise MirrorpoError(f"--seeds must be ≥ 2 for a standard error of the paired difference; got {seeds}.")
+    baselines = list(PAPER_TLA) if task is Task.tla else [*PAPER_HOPPER, "sft"]
+    records = run_bench(task.value, preset.value, [objective, *baselines],
+                        comma_list(variants, "--variants", VARIANTS_EXAMPLE), seeds, out, seed, suite=_value(suite),
+                        searched_grids=True)
+    verdicts = judgement(records, objective)
+    typer.echo(f"\n| variant | {objective} | best baseline | difference | s.e. | s.e.s | verdict |\n"
+               "|---|---:|---|---:|---:|---:|---|")
+    for v in verdicts:
+        typer.echo(f"| {v['variant']} | {v['mean']:.0f} | {v['best_baseline']} {v['best_baseline_mean']:.0f} | "
+                   f"{v['difference']:+.0f} | {v['stderr']:.0f} | {v['z']:+.1f} | {'wins' if v['wins'] else 'no win'} |")
+    atomic_write_text(out / "judgement.json", json.dumps(verdicts, indent=2))
+    typer.echo(f"wrote {out / 'judgement.json'}")
 
 
 def compare(
     results: Annotated[Path, typer.Argument(help="A bench output folder (results.json, references.json).")],
-    task: Annotated[str, typer.Option(help="tla | hopper: which of the paper's tables to set beside it.")] = "tla",
+    task: Annotated[Task, typer.Option(help="Which of the paper's tables to set beside it.")] = Task.tla,
     paired: Annotated[str | None, typer.Option(help="Also print this algorithm minus every other one, paired by "
                                                     "seed (mean ± s.e. of the per-seed differences).")] = None,
 ):
@@ -107,13 +146,11 @@ def compare(
     from mirrorpo.report.findings import check_findings
     from mirrorpo.report.paper import comparison_table, paired_differences, paper_taus, tau_lines
 
-    if task not in ("tla", "hopper"):
-        raise MirrorpoError(f"unknown task '{task}'; valid: tla, hopper.")
     records, references = (_read_json(results / name) for name in ("results.json", "references.json"))
-    typer.echo(comparison_table(records, references, task))
+    typer.echo(comparison_table(records, references, task.value))
     for f in check_findings(records, references):
         typer.echo(f"- **{f.claim}**: {f.verdict} ({f.evidence})")
-    typer.echo("\n".join(tau_lines(paper_taus(records, task))))
+    typer.echo("\n".join(tau_lines(paper_taus(records, task.value))))
     if paired is not None:
         rows = paired_differences(records, paired)
         if not rows:
@@ -123,6 +160,11 @@ def compare(
             se = "" if r["stderr"] is None else f"{r['stderr']:.0f}"
             z = "" if r["z"] is None else f"{r['z']:+.1f}"
             typer.echo(f"| {r['variant']} | {r['against']} | {r['mean']:+.0f} | {se} | {r['seeds']} | {z} |")
+
+
+def _value(choice: Suite | None) -> str | None:
+    """An optional choice's plain string for the library (None stays None: the default)."""
+    return None if choice is None else choice.value
 
 
 def _read_json(path: Path):
@@ -140,17 +182,18 @@ def demo(out: Annotated[Path, typer.Option(help="Output folder.")] = Path("out/d
 
 
 def discover(
-    task: Annotated[str, typer.Option(help="tla | hopper")] = "tla",
+    task: Annotated[Task, typer.Option(help="The suite's task.")] = Task.tla,
     variant: Annotated[str, typer.Option(help="Dataset variant to specialise to.")] = "noisy-0.3",
-    family: Annotated[str, typer.Option(help="one-step | two-step")] = "one-step",
+    family: Annotated[Family, typer.Option(help="The MPO family to search.")] = Family.one_step,
     learn: Annotated[str, typer.Option(help="Functions to learn, comma-separated: psi, g, phi.")] = "psi",
     temporal: Annotated[bool, typer.Option(help="Temporally-aware functions (see training progress).")] = False,
     population: Annotated[int | None, typer.Option(help="ES population (even). Default: the preset's — quick 8, "
                                                         "full 256.")] = None,
     generations: Annotated[int | None, typer.Option(help="Default: the preset's — quick 5, full 256 (TLA) / "
                                                          "128 (Hopper).")] = None,
-    preset: Annotated[str, typer.Option(help="quick (a complete run in minutes on a CPU) | full (the paper's "
-                                             "scale, for a GPU): data, inner loop, evaluation, ES size.")] = "full",
+    preset: Annotated[BenchPreset, typer.Option(
+        help="quick (a complete run in minutes on a CPU) | full (the paper's scale, for a GPU): data, inner loop, "
+             "evaluation, ES size.")] = BenchPreset.full,
     sigma0: Annotated[float, typer.Option()] = 0.03,
     sigma_decay: Annotated[float, typer.Option()] = 0.999,
     lr: Annotated[float, typer.Option(help="ES Adam learning rate.")] = 0.02,
@@ -163,7 +206,13 @@ def discover(
     fixed_keys: Annotated[bool, typer.Option(help="Fitness on the same training and evaluation keys every "
                                                   "generation (common random numbers).")] = False,
     train_seeds: Annotated[int, typer.Option(help="Training seeds averaged in each candidate's fitness.")] = 1,
-    suite: Annotated[str | None, typer.Option(help=SUITE_HELP)] = None,
+    hidden: Annotated[int, typer.Option(help="Units per learned function, a multiple of 9 (one per activation): "
+                                             "fewer units, a smaller search space.")] = 126,
+    chunk: Annotated[int, typer.Option(help="Candidates a device trains at once (vmapped): 1 on a CPU, tens to "
+                                            "hundreds on a GPU. Results depend on it, not on the process count.")] = 1,
+    beta: Annotated[float | None, typer.Option(help="The objective's fixed β (default: the family's, 1).")] = None,
+    lam: Annotated[float | None, typer.Option(help="One-step MPO's fixed λ (default 0.1).")] = None,
+    suite: Annotated[Suite | None, typer.Option(help=SUITE_HELP)] = None,
 ):
     """Meta-learn an MPO objective with antithetic OpenAI-ES (checkpointed every generation)."""
     from mirrorpo.benchmark import get_preset
@@ -176,17 +225,19 @@ def discover(
     if distributed:
         init_distributed()
     names = {"phi": "phi_inv", "phi_inv": "phi_inv", "psi": "psi", "g": "g"}
-    wanted = split(learn) or []
+    wanted = comma_list(learn, "--learn", "psi,g")
     unknown = [w for w in wanted if w not in names]
     if unknown:
         raise MirrorpoError(f"--learn takes psi, g, phi; got {', '.join(unknown)}.")
-    fam = family.replace("-", "_")
+    task, preset, suite = task.value, preset.value, _value(suite)  # the library takes the plain strings
+    fam = family.value.replace("-", "_")  # the library spells the families one_step, two_step
     if time_budget is not None and not time_budget > 0:
         raise MirrorpoError(f"--time-budget is in minutes and must be > 0; got {time_budget}.")
     scale = default_scale(preset, task)
     population, gens = population or scale[0], generations or scale[1]
     config = DiscoveryConfig(task, variant, fam, tuple(names[w] for w in wanted), temporal, population, gens,
-                             sigma0, sigma_decay, lr, seed, fixed_keys=fixed_keys, train_seeds=train_seeds)
+                             sigma0, sigma_decay, lr, seed, beta=beta, lam=lam, fixed_keys=fixed_keys,
+                             train_seeds=train_seeds, hidden=hidden, chunk=chunk)
     run = Discovery(get_task(task, suite), get_preset(preset), config, out)
     def on_generation(row):
         update(row["generation"], gens, f"best {row['best_return']:.1f}")

@@ -22,6 +22,27 @@ class Task(str, Enum):
     hopper = "hopper"
 
 
+class BenchPreset(str, Enum):
+    """The bench's scales (:data:`mirrorpo.benchmark.PRESETS`), also those of ``mirrorpo discover``."""
+
+    quick = "quick"
+    full = "full"
+
+
+class Family(str, Enum):
+    """MPO families as the CLI spells them (:data:`mirrorpo.losses.mpo.FAMILIES`, with '-' for '_')."""
+
+    one_step = "one-step"
+    two_step = "two-step"
+
+
+class Suite(str, Enum):
+    """Suite versions (:data:`mirrorpo.tasks.SUITE_VERSIONS`)."""
+
+    v1 = "v1"
+    v2 = "v2"
+
+
 class Env(str, Enum):
     """The environments (:data:`mirrorpo.envs.ENV_NAMES`)."""
 

@@ -100,6 +100,25 @@ def make(name: str, backend: str = DEFAULT_BACKEND):
         return _build(name, backend)
 
 
+@contextlib.contextmanager
+def _devices_of_this_process():
+    """While it is active, ``jax.devices()`` lists only this process's devices.
+
+    mujoco.mjx puts a model on ``jax.devices()[0]``, in a multi-process run process 0's device: any
+    other process would then hold an env whose arrays it cannot address (nor copy to its own)."""
+    import jax
+
+    if jax.process_count() == 1:
+        yield
+        return
+    all_devices = jax.devices
+    jax.devices = lambda backend=None: jax.local_devices(backend=backend)
+    try:
+        yield
+    finally:
+        jax.devices = all_devices
+
+
 @functools.cache
 def _build(name: str, backend: str):
     import jax.numpy as jnp
@@ -131,7 +150,9 @@ def _build(name: str, backend: str):
             metrics["tla_penalty"] = jnp.zeros(())
             return state.replace(metrics=metrics)
 
-    if name in ("ant", "three_legged_ant"):
-        base = brax_envs.get_environment("ant", backend=backend, terminate_when_unhealthy=False)
-        return _ThreeLeggedAnt(base) if name == "three_legged_ant" else _Clipped(base)
-    return _Clipped(brax_envs.get_environment("hopper", backend=backend))
+    with _devices_of_this_process():
+        if name in ("ant", "three_legged_ant"):
+            base = brax_envs.get_environment("ant", backend=backend, terminate_when_unhealthy=False)
+        else:
+            base = brax_envs.get_environment("hopper", backend=backend)
+    return _ThreeLeggedAnt(base) if name == "three_legged_ant" else _Clipped(base)

@@ -1,8 +1,8 @@
 """Discovering MPO objectives with OpenAI-ES (docs/design.md §5).
 
 Each generation: ask evosax's antithetic OpenAI-ES for a population of flat MPO parameter vectors;
-train one policy per candidate with the inner loop (the whole population in one vmapped program,
-sharded over every visible device); evaluate each policy's true return; tell ES the negated returns
+train one policy per candidate with the inner loop (one program sharded over every visible device,
+each device training its rows one after another); evaluate each policy's true return; tell ES the negated returns
 (evosax minimises). All candidates of a generation share the training and evaluation keys (common
 random numbers), so fitness differences come from the objectives. A non-finite return is the worst
 fitness, counted in the log, never a crash.
@@ -25,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import serialization
+from jax.sharding import PartitionSpec
 
 from mirrorpo.benchmark.presets import Preset, parse_variant
 from mirrorpo.benchmark.runner import Bench, BenchTask, dataset_pairs
@@ -68,9 +69,11 @@ class DiscoveryConfig:
     lam: float | None = None
     fixed_keys: bool = False  # fitness on the same training and evaluation keys every generation (else fresh)
     train_seeds: int = 1  # fitness = mean return over this many training seeds per candidate
+    hidden: int = 126  # units per learned function (a multiple of the 9 activations): the search's dimension
+    chunk: int = 1  # candidates a device trains at once (vmapped); 1 suits a CPU, tens to hundreds a GPU
 
     def structure(self) -> MPOStructure:
-        return MPOStructure(self.family, tuple(self.learn), self.temporal)
+        return MPOStructure(self.family, tuple(self.learn), self.temporal, self.hidden)
 
     def objective_hparams(self) -> dict[str, float]:
         hp = {h.name: h.default for h in MPO_HPARAMS[self.family]}
@@ -89,6 +92,8 @@ class DiscoveryConfig:
             raise DiscoveryError(f"--population must be an even number ≥ 2 (antithetic pairs); got {self.population}.")
         if self.generations < 1 or not self.sigma0 > 0 or not 0 < self.sigma_decay <= 1 or not self.lr > 0:
             raise DiscoveryError("need generations ≥ 1, sigma0 > 0, 0 < sigma_decay ≤ 1 and lr > 0.")
+        if self.chunk < 1:
+            raise DiscoveryError(f"--chunk must be ≥ 1; got {self.chunk}.")
         if self.train_seeds < 1:
             raise DiscoveryError(f"--train-seeds must be ≥ 1; got {self.train_seeds}.")
         self.objective_hparams()
@@ -133,12 +138,22 @@ class Discovery:
         train = make_train(self.task.step_logp, spec, mpo_objective(self.structure, self.hparams),
                            pairs.num_pairs, self.preset.train, self.task.tokens_per_step)
 
-        @jax.jit
-        def train_population(population, key):
+        def train_rows(population, key):  # one device's rows, ``chunk`` candidates at a time (vmapped)
             params0 = self.task.initial_params(key)
-            return jax.vmap(train, in_axes=(None, None, 0, None))(params0, pairs, population, key).params
+            train_one = lambda flat: train(params0, pairs, flat, key).params
+            return jax.lax.map(train_one, population, batch_size=self.config.chunk if self.config.chunk > 1 else None)
 
-        return train_population
+        # A device trains its rows in vmapped chunks of a fixed size, not all at once: a candidate's
+        # arithmetic then does not depend on how many rows a device holds, so 1 and N processes train
+        # bit-identical policies (batched matmuls round differently per batch size; MuJoCo amplifies it).
+        per_device = self.config.population // len(jax.devices())
+        if per_device % self.config.chunk:
+            raise DiscoveryError(f"--chunk {self.config.chunk} must divide the {per_device} candidates each of the "
+                                 f"{len(jax.devices())} devices trains; change --chunk or --population.")
+        rows = population_sharding(self.config.population).spec
+        return jax.jit(jax.shard_map(train_rows, mesh=population_sharding(self.config.population).mesh,
+                                     in_specs=(rows, PartitionSpec()), out_specs=rows,
+                                     check_vma=False))  # with the check on, JAX 0.10 computes other values
 
     def evaluate_population(self, train_population, population, key):
         """(returns [P], train seconds, eval seconds) for one generation's candidates: the mean true

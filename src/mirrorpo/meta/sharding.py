@@ -27,7 +27,7 @@ ENV_VARS = ("MIRRORPO_COORDINATOR", "MIRRORPO_NUM_PROCESSES", "MIRRORPO_PROCESS_
 
 def population_sharding(population: int) -> NamedSharding:
     """Shard a [population, ...] array over every visible device (all processes' devices after
-    :func:`init_distributed`); the inner loop's vmapped program is partitioned along that axis."""
+    :func:`init_distributed`); the inner loop's program is partitioned along that axis."""
     devices = jax.devices()
     if population % len(devices):
         raise MirrorpoError(f"population {population} must be a multiple of the {len(devices)} devices of all "

@@ -177,3 +177,20 @@ def paired_differences(records: list[dict], algo: str) -> list[dict]:
         out.append({"variant": variant, "algo": algo, "against": other, "mean": mean, "stderr": se,
                     "seeds": len(diffs), "z": mean / se if se else None})
     return out
+
+
+def judgement(records: list[dict], algo: str, z_needed: float = 2.0) -> list[dict]:
+    """Per variant, ``algo`` against the best other algorithm of the bench (the highest mean) and
+    against each, paired by seed; it ``wins`` where it beats the best by ≥ ``z_needed`` standard
+    errors of the paired difference (issue 16's held-out criterion)."""
+    means = {(r["algo"], r["variant"]): r["mean"] for r in records}
+    rows = paired_differences(records, algo)
+    out = []
+    for variant in sorted({r["variant"] for r in rows}):
+        against = [r for r in rows if r["variant"] == variant]
+        best = max(against, key=lambda r: means[(r["against"], variant)])
+        out.append({"variant": variant, "algo": algo, "mean": means[(algo, variant)],
+                    "best_baseline": best["against"], "best_baseline_mean": means[(best["against"], variant)],
+                    "difference": best["mean"], "stderr": best["stderr"], "z": best["z"], "seeds": best["seeds"],
+                    "wins": best["z"] is not None and best["z"] >= z_needed, "against": against})
+    return out
