@@ -112,7 +112,8 @@ def judge(
     seeds: Annotated[int, typer.Option(help="Held-out training seeds.")] = 10,
     seed: Annotated[int, typer.Option(help="Base seed of the held-out bench: 1 and up were never seen by a "
                                            "discovery run with seed 0 (fresh dataset, training and evaluation keys).")] = 1,
-    out: Annotated[Path, typer.Option(help="Output folder (a bench folder plus judgement.json).")] = Path("out/judge"),
+    out: Annotated[Path, typer.Option(help="Output folder: a bench folder plus judgement.json (objectives "
+                                                   "judged in one folder share the baselines' cells).")] = Path("out/judge"),
     suite: Annotated[Suite | None, typer.Option(help=SUITE_HELP)] = None,
 ):
     """Judge an objective on held-out seeds against the paper's baselines, their grids searched at the
@@ -132,8 +133,10 @@ def judge(
     for v in verdicts:
         typer.echo(f"| {v['variant']} | {v['mean']:.0f} | {v['best_baseline']} {v['best_baseline_mean']:.0f} | "
                    f"{v['difference']:+.0f} | {v['stderr']:.0f} | {v['z']:+.1f} | {'wins' if v['wins'] else 'no win'} |")
-    atomic_write_text(out / "judgement.json", json.dumps(verdicts, indent=2))
-    typer.echo(f"wrote {out / 'judgement.json'}")
+    path = out / "judgement.json"  # one file per folder: objectives judged on the same seeds, side by side
+    earlier = [v for v in (_read_json(path) if path.is_file() else []) if v["algo"] != objective]
+    atomic_write_text(path, json.dumps(earlier + verdicts, indent=2))
+    typer.echo(f"wrote {path}")
 
 
 def compare(
