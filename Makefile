@@ -24,4 +24,4 @@ bench: install
 	$(PY) benchmarks/bench_losses.py
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests scripts benchmarks

@@ -107,3 +107,18 @@ def test_importing_mirrorpo_caps_the_cpu_instruction_set_unless_told_otherwise()
     assert flags() == ("--xla_cpu_max_isa=AVX2" if x86 else "")
     assert flags(XLA_FLAGS="--xla_cpu_max_isa=SSE4_2") == "--xla_cpu_max_isa=SSE4_2"
     assert flags(XLA_FLAGS="--foo", MIRRORPO_NATIVE_ISA="1") == "--foo"
+
+
+def test_ruff_with_the_project_rule_set_is_clean():
+    """The explicit rule set of pyproject.toml ([tool.ruff.lint]) holds over the whole repository."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    assert ruff, "ruff is a dev dependency (pyproject [dev]); install it"
+    proc = subprocess.run([ruff, "check", "src", "tests", "scripts", "benchmarks"], cwd=root, capture_output=True,
+                          text=True, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:]

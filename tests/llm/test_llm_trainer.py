@@ -91,7 +91,7 @@ def test_lora_trains_only_the_adapters(make_model, tokenizer, pref_dataset, tmp_
                                                task_type="CAUSAL_LM"))
         assert trainer.ref_model is None
         peft_model = trainer.model
-        after = {k: v for k, v in peft_model.state_dict().items()}
+        after = dict(peft_model.state_dict().items())
         lora_b = [k for k in after if "lora_B" in k and ".default." in k]
         assert lora_b and all(not torch.equal(after[k], torch.zeros_like(after[k])) for k in lora_b)
         for k, v in base.items():  # base weights untouched

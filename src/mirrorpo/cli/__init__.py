@@ -3,10 +3,14 @@ dependencies (torch, brax) only when run, so ``mirrorpo --help`` stays fast."""
 
 from __future__ import annotations
 
+import contextlib
+
 import typer
 
+from mirrorpo.cli.agents import app as agents_app
 from mirrorpo.cli.data import app as data_app
 from mirrorpo.cli.experiments import bench, compare, demo, discover, judge
+from mirrorpo.cli.llm import app as llm_app
 from mirrorpo.cli.losses import landscape, losses_command, objectives_command
 
 app = typer.Typer(
@@ -25,8 +29,8 @@ app.command("compare")(compare)
 app.command("judge")(judge)
 
 # --- sub-command groups (one line each) ---
-from mirrorpo.cli.agents import app as agents_app; app.add_typer(agents_app, name="agents")  # noqa: I001
-from mirrorpo.cli.llm import app as llm_app; app.add_typer(llm_app, name="llm")  # noqa: I001
+app.add_typer(agents_app, name="agents")
+app.add_typer(llm_app, name="llm")
 app.add_typer(data_app, name="data")
 
 
@@ -54,8 +58,6 @@ def _usage_errors() -> tuple[type, ...]:
 
     found = []
     for module in ("typer._click.exceptions", "click.exceptions"):
-        try:
+        with contextlib.suppress(ImportError):
             found.append(importlib.import_module(module).ClickException)
-        except ImportError:
-            pass
     return tuple(found)

@@ -43,7 +43,7 @@ def offline_mode(enabled: bool = True):
 
     saved_env = {k: os.environ.get(k) for k in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")}
     saved = (hub_constants.HF_HUB_OFFLINE, datasets.config.HF_HUB_OFFLINE, datasets.config.HF_DATASETS_OFFLINE)
-    os.environ.update({k: "1" for k in saved_env})
+    os.environ.update(dict.fromkeys(saved_env, "1"))
     hub_constants.HF_HUB_OFFLINE = True
     datasets.config.HF_HUB_OFFLINE = datasets.config.HF_DATASETS_OFFLINE = True
     try:
