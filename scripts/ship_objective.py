@@ -33,7 +33,7 @@ def entry(run: Path, name: str, kind: str, judgement: list[dict], machine: str) 
                               "difference": round(v["difference"], 1), "stderr": round(v["stderr"], 1),
                               "z": round(v["z"], 2), "seeds": v["seeds"], "wins": v["wins"]} for v in judgement}
     return {"name": name, "file": f"{name}.mpo.safetensors", "task": config["task"], "variant": config["variant"],
-            "preset": settings["preset"], "suite": settings.get("task", {}), "family": config["family"],
+            "preset": settings["preset"], "task_settings": settings.get("task", {}), "family": config["family"],
             "learn": config["learn"], "temporal": config["temporal"], "hidden": config.get("hidden", 126),
             "hparams": {"beta": config["beta"] or 1.0, **({"lam": config["lam"] or 0.1}
                                                           if config["family"] == "one_step" else {})},
