@@ -52,9 +52,10 @@ def test_an_unknown_name_or_a_tampered_file_is_a_clear_error(tmp_path, monkeypat
     copy.mkdir()
     for f in shipped.ROOT.iterdir():
         (copy / f.name).write_bytes(f.read_bytes())
-    victim = next(copy.glob("*.mpo.safetensors"))
-    victim.write_bytes(victim.read_bytes()[:-1] + b"\x00")
     monkeypatch.setattr(shipped, "ROOT", copy)
     monkeypatch.setattr(shipped, "MANIFEST", copy / "manifest.json")
+    first = shipped.manifest()["objectives"][0]
+    victim = copy / first["file"]
+    victim.write_bytes(victim.read_bytes()[:-1] + b"\x00")
     with pytest.raises(ObjectiveFileError, match="does not match its manifest hash"):
-        shipped.path(shipped.names()[0])
+        shipped.path(first["name"])
