@@ -165,10 +165,17 @@ class Discovery:
             t0 = time.perf_counter()
             params = jax.block_until_ready(train_population(population, k))
             t1 = time.perf_counter()
-            evaluate = lambda p: self.task.evaluate(p, k_eval, self.preset.eval_episodes, self.preset.eval_horizon)
-            returns.append(map_local_shards(evaluate, params).mean(axis=1))
+            returns.append(map_local_shards(lambda p: self._evaluate_rows(p, k_eval), params).mean(axis=1))
             t_train, t_eval = t_train + t1 - t0, t_eval + time.perf_counter() - t1
         return np.mean(returns, axis=0), t_train, t_eval
+
+    def _evaluate_rows(self, params, key) -> np.ndarray:
+        """True returns [rows, episodes], ``chunk`` candidates per call: like training, a candidate's
+        rollouts then do not depend on how many rows this process evaluates."""
+        rows, chunk = jax.tree.leaves(params)[0].shape[0], self.config.chunk
+        return np.concatenate([np.asarray(self.task.evaluate(jax.tree.map(lambda x: x[i:i + chunk], params), key,
+                                                             self.preset.eval_episodes, self.preset.eval_horizon))
+                               for i in range(0, rows, chunk)])
 
     def fitness_key(self, generation: int) -> jax.Array:
         """The training and evaluation keys of a generation's fitness: fold_in(seed, g), or with
