@@ -3,7 +3,7 @@ judged on every variant, beside every baseline, from one ``mirrorpo judge`` fold
 
     python scripts/discovery_cross_table.py docs/results/discovery/heldout
 
-Reads OUT/results.json and OUT/judgement.json; writes OUT/cross_table.md: mean ± s.e. over the
+Reads OUT/cells/*/*.json and OUT/judgement.json; writes OUT/cross_table.md: mean ± s.e. over the
 held-out seeds per (loss, variant), the best baseline in bold, and each objective's paired
 difference to that best baseline (s.e., verdict at ≥ 2 s.e.).
 """
@@ -47,7 +47,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
     args = ap.parse_args()
-    records = json.loads((args.out / "results.json").read_text())
+    # every finished cell of the folder (results.json holds only the last judge's losses)
+    records = [json.loads(f.read_text()) for f in sorted((args.out / "cells").glob("*/*.json"))]
     verdicts = json.loads((args.out / "judgement.json").read_text())
     text = table(records, verdicts)
     refs = args.out / "references.json"
