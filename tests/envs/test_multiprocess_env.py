@@ -6,14 +6,9 @@ not use ("Closing over jax.Array that spans non-addressable devices" at its firs
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
-from tests.meta.test_discovery import _free_port
+from tests.processes import run_processes
 
 SCRIPT = """
 import json, jax
@@ -33,14 +28,7 @@ print(json.dumps(out))
 
 @pytest.mark.slow
 def test_every_process_builds_an_env_it_can_run():
-    port = _free_port()
-    procs = [subprocess.Popen([sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "MIRRORPO_COORDINATOR": f"127.0.0.1:{port}",
-                                   "MIRRORPO_NUM_PROCESSES": "2", "MIRRORPO_PROCESS_ID": str(i)})
-             for i in (0, 1)]
-    outputs = [p.communicate(timeout=600) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outputs]
-    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    results = run_processes(SCRIPT)
     assert [r["process"] for r in results] == [0, 1]
     for r in results:
         for name in ("three_legged_ant", "hopper"):

@@ -16,6 +16,7 @@ from mirrorpo.benchmark import get_preset
 from mirrorpo.losses import load_objective
 from mirrorpo.meta import Discovery, DiscoveryConfig, DiscoveryError, make_strategy
 from mirrorpo.train import TrainConfig
+from tests.processes import free_port, run_processes
 from tests.toy_task import ToyTask
 
 TINY = replace(get_preset("quick"), pairs=8, horizon=6, eval_episodes=3, eval_horizon=6,
@@ -152,29 +153,14 @@ print(json.dumps({{"process": jax.process_index(), "devices": len(jax.devices())
 """
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_processes_on_jax_distributed_equal_one_process(tmp_path):
     """Two processes on 127.0.0.1 sharing one --out: the population is split over both, only process 0
     writes the run folder, and both end with the single-process run's objective."""
     root = str(Path(__file__).resolve().parents[2])
     single = Discovery(ToyTask(), TINY, replace(CONFIG, generations=2), tmp_path / "single").run()
-    port, shared = _free_port(), tmp_path / "shared"
-    code = DISTRIBUTED_SCRIPT.format(root=root, out=str(shared))
-    procs = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "MIRRORPO_COORDINATOR": f"127.0.0.1:{port}",
-                                   "MIRRORPO_NUM_PROCESSES": "2", "MIRRORPO_PROCESS_ID": str(i)})
-             for i in (0, 1)]
-    outputs = [p.communicate(timeout=600) for p in procs]
-    assert [p.returncode for p in procs] == [0, 0], [err[-2000:] for _, err in outputs]
-    results = [json.loads(out.strip().splitlines()[-1]) for out, _ in outputs]
+    shared = tmp_path / "shared"
+    results = run_processes(DISTRIBUTED_SCRIPT.format(root=root, out=str(shared)))
     assert [r["process"] for r in results] == [0, 1] and [r["devices"] for r in results] == [2, 2]
     want = load_objective(single["paths"]["mean"]).flat
     for r in results:
@@ -201,13 +187,13 @@ def test_distributed_settings_and_an_unreachable_coordinator_give_one_clear_line
 
     t0 = time.monotonic()
     with pytest.raises(MirrorpoError, match="cannot reach the coordinator at 127.0.0.1:.* within 1 s"):
-        wait_for_coordinator(f"127.0.0.1:{_free_port()}", 1)
+        wait_for_coordinator(f"127.0.0.1:{free_port()}", 1)
     assert time.monotonic() - t0 < 10
     from tests.test_cli import mirrorpo
 
     proc = mirrorpo("discover", "--task", "tla", "--variant", "base", "--preset", "quick", "--population", "4",
                     "--generations", "1", "--distributed", "--out", str(tmp_path),
-                    env={**env, "MIRRORPO_COORDINATOR": f"127.0.0.1:{_free_port()}", "MIRRORPO_INIT_TIMEOUT": "2"})
+                    env={**env, "MIRRORPO_COORDINATOR": f"127.0.0.1:{free_port()}", "MIRRORPO_INIT_TIMEOUT": "2"})
     assert proc.returncode == 2 and "cannot reach the coordinator" in proc.stderr and "Traceback" not in proc.stderr
 
 
