@@ -173,9 +173,10 @@ class Discovery:
         """True returns [rows, episodes], ``chunk`` candidates per call: like training, a candidate's
         rollouts then do not depend on how many rows this process evaluates."""
         rows, chunk = jax.tree.leaves(params)[0].shape[0], self.config.chunk
-        return np.concatenate([np.asarray(self.task.evaluate(jax.tree.map(lambda x: x[i:i + chunk], params), key,
-                                                             self.preset.eval_episodes, self.preset.eval_horizon))
-                               for i in range(0, rows, chunk)])
+        starts = range(0, rows, chunk)
+        parts = [jax.tree.map(lambda x, i=i: x[i:i + chunk], params) for i in starts]
+        return np.concatenate([np.asarray(self.task.evaluate(part, key, self.preset.eval_episodes,
+                                                             self.preset.eval_horizon)) for part in parts])
 
     def fitness_key(self, generation: int) -> jax.Array:
         """The training and evaluation keys of a generation's fitness: fold_in(seed, g), or with
