@@ -2,8 +2,8 @@
 
 Each generation: ask evosax's antithetic OpenAI-ES for a population of flat MPO parameter vectors;
 train one policy per candidate with the inner loop (one program sharded over every visible device,
-each device training its rows one after another); evaluate each policy's true return; tell ES the negated returns
-(evosax minimises). All candidates of a generation share the training and evaluation keys (common
+each device training its rows ``chunk`` at a time); evaluate each policy's true return, ``chunk``
+at a time too; tell ES the negated returns (evosax minimises). All candidates of a generation share the training and evaluation keys (common
 random numbers), so fitness differences come from the objectives. A non-finite return is the worst
 fitness, counted in the log, never a crash.
 
@@ -146,13 +146,13 @@ class Discovery:
         # A device trains its rows in vmapped chunks of a fixed size, not all at once: a candidate's
         # arithmetic then does not depend on how many rows a device holds, so 1 and N processes train
         # bit-identical policies (batched matmuls round differently per batch size; MuJoCo amplifies it).
-        per_device = self.config.population // len(jax.devices())
+        sharding = population_sharding(self.config.population)  # checks that the devices divide it
+        per_device = self.config.population // sharding.mesh.size
         if per_device % self.config.chunk:
             raise DiscoveryError(f"--chunk {self.config.chunk} must divide the {per_device} candidates each of the "
-                                 f"{len(jax.devices())} devices trains; change --chunk or --population.")
-        rows = population_sharding(self.config.population).spec
-        return jax.jit(jax.shard_map(train_rows, mesh=population_sharding(self.config.population).mesh,
-                                     in_specs=(rows, PartitionSpec()), out_specs=rows,
+                                 f"{sharding.mesh.size} devices trains; change --chunk or --population.")
+        return jax.jit(jax.shard_map(train_rows, mesh=sharding.mesh,
+                                     in_specs=(sharding.spec, PartitionSpec()), out_specs=sharding.spec,
                                      check_vma=False))  # with the check on, JAX 0.10 computes other values
 
     def evaluate_population(self, train_population, population, key):
