@@ -130,9 +130,10 @@ def judge(
     verdicts = judgement(records, objective)
     typer.echo(f"\n| variant | {objective} | best baseline | difference | s.e. | s.e.s | verdict |\n"
                "|---|---:|---|---:|---:|---:|---|")
-    for v in verdicts:
+    for v in verdicts:  # a zero s.e. (every seed equal) has no z
+        z = "" if v["z"] is None else f"{v['z']:+.1f}"
         typer.echo(f"| {v['variant']} | {v['mean']:.0f} | {v['best_baseline']} {v['best_baseline_mean']:.0f} | "
-                   f"{v['difference']:+.0f} | {v['stderr']:.0f} | {v['z']:+.1f} | {'wins' if v['wins'] else 'no win'} |")
+                   f"{v['difference']:+.0f} | {v['stderr']:.0f} | {z} | {'wins' if v['wins'] else 'no win'} |")
     path = out / "judgement.json"  # one file per folder: objectives judged on the same seeds, side by side
     earlier = [v for v in (_read_json(path) if path.is_file() else []) if v["algo"] != objective]
     atomic_write_text(path, json.dumps(earlier + verdicts, indent=2))
