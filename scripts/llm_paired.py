@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 from mirrorpo.fileio import atomic_write_text
+from mirrorpo.report.paper import paired_differences
 
 
 def short(loss: str) -> str:
@@ -22,25 +22,20 @@ def short(loss: str) -> str:
 
 
 def paired(per_seed: list[dict], metric: str) -> list[dict]:
-    values: dict[tuple[str, str], dict[int, float]] = {}
+    """The seeds' rows as bench-style records (``seed_returns`` in seed order; a failed run is None),
+    then :func:`mirrorpo.report.paper.paired_differences` for each discovered objective."""
+    seeds = sorted(run["seed"] for run in per_seed)
+    values: dict[tuple[str, str], dict[int, float | None]] = {}
     for run in per_seed:
         for row in run["rows"]:
-            if row.get("error") is None:
-                values.setdefault((row["variant"], row["loss"]), {})[run["seed"]] = row[metric]
-    out = []
-    for (variant, loss), ours in values.items():
-        if not loss.startswith("mpo:"):
-            continue
-        for (v, other), theirs in values.items():
-            seeds = sorted(set(ours) & set(theirs))
-            if v != variant or other == loss or len(seeds) < 2:
-                continue
-            diffs = [ours[s] - theirs[s] for s in seeds]
-            mean = sum(diffs) / len(diffs)
-            se = math.sqrt(sum((x - mean) ** 2 for x in diffs) / (len(diffs) - 1) / len(diffs))
-            out.append({"variant": variant, "loss": loss, "against": other, "metric": metric, "difference": mean,
-                        "stderr": se, "z": mean / se if se else None, "seeds": len(seeds)})
-    return out
+            values.setdefault((row["loss"], row["variant"]), {})[run["seed"]] = (
+                row[metric] if row.get("error") is None else None)
+    records = [{"algo": loss, "variant": variant, "seed_returns": [by_seed.get(s) for s in seeds]}
+               for (loss, variant), by_seed in values.items()]
+    objectives = dict.fromkeys(r["algo"] for r in records if r["algo"].startswith("mpo:"))
+    return [{"variant": d["variant"], "loss": d["algo"], "against": d["against"], "metric": metric,
+             "difference": d["mean"], "stderr": d["stderr"], "z": d["z"], "seeds": d["seeds"]}
+            for loss in objectives for d in paired_differences(records, loss)]
 
 
 def main() -> None:
