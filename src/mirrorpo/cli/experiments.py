@@ -217,15 +217,26 @@ def discover(
     beta: Annotated[float | None, typer.Option(help="The objective's fixed β (default: the family's, 1).")] = None,
     lam: Annotated[float | None, typer.Option(help="One-step MPO's fixed λ (default 0.1).")] = None,
     suite: Annotated[Suite | None, typer.Option(help=SUITE_HELP)] = None,
+    cpu_devices: Annotated[int | None, typer.Option(
+        help="CPU devices (one candidate at a time each) this process trains on; default: its cores. "
+             "Results do not depend on it.")] = None,
 ):
     """Meta-learn an MPO objective with antithetic OpenAI-ES (checkpointed every generation)."""
     from mirrorpo.benchmark import get_preset
     from mirrorpo.cli.progress import progress_bar
-    from mirrorpo.meta import Discovery, DiscoveryConfig, default_scale, init_distributed, is_main_process
+    from mirrorpo.meta import (
+        Discovery,
+        DiscoveryConfig,
+        default_scale,
+        init_distributed,
+        is_main_process,
+        use_cpu_devices,
+    )
     from mirrorpo.report.curves import curve_log
     from mirrorpo.report.discovery import plot_fitness
     from mirrorpo.tasks import get_task
 
+    use_cpu_devices(cpu_devices)  # before JAX starts its backend
     if distributed:
         init_distributed()
     names = {"phi": "phi_inv", "phi_inv": "phi_inv", "psi": "psi", "g": "g"}

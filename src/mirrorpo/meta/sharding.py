@@ -25,11 +25,34 @@ DEFAULT_INIT_TIMEOUT = 60
 ENV_VARS = ("MIRRORPO_COORDINATOR", "MIRRORPO_NUM_PROCESSES", "MIRRORPO_PROCESS_ID")
 
 
+DEVICE_COUNT_FLAG = "--xla_force_host_platform_device_count"
+
+
+def use_cpu_devices(count: int | None = None) -> int:
+    """Let XLA expose ``count`` CPU devices (default: the cores this process may use), so one
+    process trains that many candidates at once, one per core. Must run before JAX starts its
+    backend; ``XLA_FLAGS`` that set the count already, or a started backend, are left alone.
+    Returns the count asked for. (Candidates are trained one chunk at a time on their own device, so
+    results do not depend on the count.)"""
+    count = len(os.sched_getaffinity(0)) if count is None else count
+    if count < 1:
+        raise MirrorpoError(f"--cpu-devices must be ≥ 1; got {count}.")
+    from jax._src import xla_bridge  # no public way to ask whether the backend has started
+
+    flags = os.environ.get("XLA_FLAGS", "")
+    if DEVICE_COUNT_FLAG not in flags and not xla_bridge.backends_are_initialized():
+        os.environ["XLA_FLAGS"] = f"{flags} {DEVICE_COUNT_FLAG}={count}".strip()
+    return count
+
+
 def population_sharding(population: int) -> NamedSharding:
-    """Shard a [population, ...] array over every visible device (all processes' devices after
-    :func:`init_distributed`); the inner loop's program is partitioned along that axis."""
+    """Shard a [population, ...] array over the visible devices (all processes' devices after
+    :func:`init_distributed`); the inner loop's program is partitioned along that axis. A single
+    process uses as many of its devices as divide the population; several processes need all."""
     devices = jax.devices()
-    if population % len(devices):
+    if jax.process_count() == 1:
+        devices = devices[:max(d for d in range(1, len(devices) + 1) if population % d == 0)]
+    elif population % len(devices):
         raise MirrorpoError(f"population {population} must be a multiple of the {len(devices)} devices of all "
                             f"processes; change --population.")
     mesh = Mesh(np.asarray(devices), ("population",))
