@@ -19,16 +19,29 @@ from pathlib import Path
 
 from mirrorpo.benchmark import Bench, get_preset
 from mirrorpo.fileio import atomic_write_text
-from mirrorpo.meta import Discovery, DiscoveryConfig
+from mirrorpo.meta import Discovery, DiscoveryConfig, use_cpu_devices
 from mirrorpo.report.paper import paired_differences
 from mirrorpo.tasks import get_task
 
-# name: (what it changes, DiscoveryConfig fields)
+# name: (what it changes, DiscoveryConfig fields; population / generations default to --population /
+# --generations). The "cpu" rows start from the CPU search's settings (scripts/discover_cpu_search.sh)
+# at population 8 × 20 generations and change one thing at equal cost.
+CPU_SEARCH = {"hidden": 9, "sigma0": 0.5, "lr": 0.1, "lam": 1.0, "population": 8, "generations": 20}
 CONFIGS = {
     "fresh": ("fresh training and evaluation keys every generation (the default)", {}),
     "fixed": ("the same keys every generation (common random numbers across generations)", {"fixed_keys": True}),
     "seeds2": ("fresh keys, fitness averaged over 2 training seeds (2× the cost)", {"train_seeds": 2}),
     "fixed-seeds2": ("fixed keys and 2 training seeds", {"fixed_keys": True, "train_seeds": 2}),
+    "cpu": ("the CPU search: ψ 9 units, σ₀ 0.5, lr 0.1, λ 1, fresh keys", CPU_SEARCH),
+    "cpu-fixed": ("CPU search, fixed keys", {**CPU_SEARCH, "fixed_keys": True}),
+    "cpu-seeds2": ("CPU search, 2 training seeds, half the generations", {**CPU_SEARCH, "train_seeds": 2,
+                                                                           "generations": 10}),
+    "cpu-pop16": ("CPU search, population 16, half the generations", {**CPU_SEARCH, "population": 16,
+                                                                      "generations": 10}),
+    "cpu-sigma0.1": ("CPU search, σ₀ 0.1", {**CPU_SEARCH, "sigma0": 0.1}),
+    "cpu-lr0.02": ("CPU search, ES lr 0.02", {**CPU_SEARCH, "lr": 0.02}),
+    "cpu-all": ("CPU search, learning ψ, g and ϕ⁻¹", {**CPU_SEARCH, "learn": ("psi", "g", "phi_inv")}),
+    "cpu-temporal": ("CPU search, temporally-aware ψ", {**CPU_SEARCH, "temporal": True}),
 }
 HELDOUT_SEED = 1
 
@@ -37,8 +50,8 @@ def run_config(name: str, args) -> dict:
     what, fields = CONFIGS[name]
     out = args.out / name
     task, preset = get_task("tla"), get_preset("quick")
-    config = DiscoveryConfig("tla", args.variant, "one_step", ("psi",), False, args.population, args.generations,
-                             seed=0, **fields)
+    config = DiscoveryConfig(**{"task": "tla", "variant": args.variant, "family": "one_step", "learn": ("psi",),
+                                "population": args.population, "generations": args.generations, "seed": 0, **fields})
     cpu0 = time.process_time()
     done = Discovery(task, preset, config, out).run(
         on_generation=lambda row: print(f"[{name}] generation {row['generation']}: mean {row['return_mean']:.0f}",
@@ -50,7 +63,7 @@ def run_config(name: str, args) -> dict:
     records = bench.run(["mpo_one_step", mean], [args.variant])
     (diff,) = [d for d in paired_differences(records, mean) if d["against"] == "mpo_one_step"]
     gain_per_hour = diff["mean"] / (search_cpu / 3600) if search_cpu else None
-    return {"config": name, "change": what, **fields, "population": args.population,
+    return {"config": name, "change": what, **fields, "population": config.population,
             "generations": done["generations"], "search_cpu_seconds": search_cpu,
             "heldout": {"variant": args.variant, "seeds": diff["seeds"], "gain_vs_start": diff["mean"],
                         "stderr": diff["stderr"], "z": diff["z"]},
@@ -84,6 +97,7 @@ def main() -> None:
     ap.add_argument("--heldout-seeds", type=int, default=5)
     ap.add_argument("--out", type=Path, default=Path("docs/results/discovery/ablation"))
     args = ap.parse_args()
+    use_cpu_devices()  # one candidate per core (results do not depend on it)
     names = [c.strip() for c in args.configs.split(",") if c.strip()]
     unknown = [c for c in names if c not in CONFIGS]
     if unknown:
