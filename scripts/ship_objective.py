@@ -42,7 +42,17 @@ def entry(run: Path, name: str, kind: str, judgement: list[dict], machine: str) 
             | {"generations": len(log)}, "seed": config["seed"], "search_seconds": round(seconds),
             "search_machine": machine, "source": str(run),
             "results": {"protocol": "mirrorpo judge: held-out base seed 1, the paper's baselines with their full "
-                                    "grids searched at the same scale, paired by seed", "heldout": heldout}}
+                                    "grids searched at the same scale, paired by seed", "heldout": heldout,
+                        "verdict": verdict(heldout.get(config["variant"]), config["variant"])}}
+
+
+def verdict(own: dict | None, variant: str) -> str:
+    """One line on the objective's own variant: does it beat the best searched baseline by 2 s.e.?"""
+    if own is None:
+        return f"not judged on its own variant ({variant})"
+    beats = "beats" if own["wins"] else "does not beat"
+    return (f"{beats} the best searched baseline on {variant}: {own['difference']:+.0f} ± {own['stderr']:.0f} against "
+            f"{own['best_baseline']} ({own['seeds']} held-out seeds)")
 
 
 def main() -> None:
@@ -53,8 +63,9 @@ def main() -> None:
     ap.add_argument("--kind", choices=("mean", "best"), default="mean")
     ap.add_argument("--machine", default="2-core CPU, shared with a second search")
     args = ap.parse_args()
+    objective = (args.run / f"{args.kind}_objective.mpo.safetensors").resolve()
     judgement = [v for v in json.loads(args.judgement.read_text())
-                 if v["algo"].endswith(f"{args.kind}_objective.mpo.safetensors") and str(args.run) in v["algo"]]
+                 if Path(v["algo"].removeprefix("mpo:")).resolve() == objective]
     new = entry(args.run, args.name, args.kind, judgement, args.machine)
     target = shipped.ROOT / new["file"]
     shutil.copyfile(args.run / f"{args.kind}_objective.mpo.safetensors", target)

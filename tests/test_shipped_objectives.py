@@ -24,6 +24,14 @@ def test_objectives_json_lists_every_shipped_file_and_each_loads():
         objective = load_objective(r["path"])
         assert objective.structure.family == r["family"] and list(objective.structure.learn) == r["learn"]
         assert get_spec(f"mpo:{r['name']}").name  # resolves by name
+        assert r["results"]["verdict"]  # the one line the table prints
+
+
+def test_objectives_table_names_each_objective_and_its_verdict():
+    proc = mirrorpo("objectives", env={"COLUMNS": "400"})
+    assert proc.returncode == 0, proc.stderr
+    for r in shipped.list_objectives():
+        assert r["name"] in proc.stdout and r["results"]["verdict"] in proc.stdout
 
 
 @pytest.mark.parametrize("name", shipped.names())
