@@ -112,8 +112,9 @@ def judge(
     seeds: Annotated[int, typer.Option(help="Held-out training seeds.")] = 10,
     seed: Annotated[int, typer.Option(help="Base seed of the held-out bench: 1 and up were never seen by a "
                                            "discovery run with seed 0 (fresh dataset, training and evaluation keys).")] = 1,
-    out: Annotated[Path, typer.Option(help="Output folder: a bench folder plus judgement.json (objectives "
-                                                   "judged in one folder share the baselines' cells).")] = Path("out/judge"),
+    out: Annotated[Path, typer.Option(help="Output folder: a bench folder plus judgement.json. Objectives "
+                                           "judged in one folder share the baselines' cells; cells/ and "
+                                           "judgement.json accumulate, results.json is this call's.")] = Path("out/judge"),
     suite: Annotated[Suite | None, typer.Option(help=SUITE_HELP)] = None,
 ):
     """Judge an objective on held-out seeds against the paper's baselines, their grids searched at the
