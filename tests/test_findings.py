@@ -149,6 +149,16 @@ def test_judgement_against_the_best_baseline():
     assert (base["best_baseline"], base["difference"], base["wins"]) == ("sft", 0.0, False)
 
 
+def test_merge_judgements_replaces_only_the_same_objective_and_variant():
+    from mirrorpo.report.paper import merge_judgements
+
+    v = lambda algo, variant, mean: {"algo": algo, "variant": variant, "mean": mean}
+    earlier = [v("mpo:a", "mixed", 1.0), v("mpo:a", "base", 2.0), v("mpo:b", "mixed", 3.0)]
+    merged = merge_judgements(earlier, [v("mpo:a", "base", 5.0), v("mpo:a", "noisy-0.3", 6.0)])
+    assert merged == [v("mpo:a", "mixed", 1.0), v("mpo:b", "mixed", 3.0), v("mpo:a", "base", 5.0),
+                      v("mpo:a", "noisy-0.3", 6.0)]
+
+
 def test_compare_paired_command(tmp_path):
     from tests.test_cli import mirrorpo
 

@@ -120,7 +120,7 @@ def judge(
     """Judge an objective on held-out seeds against the paper's baselines, their grids searched at the
     same scale on the same seeds: paired differences against each and against the best."""
     from mirrorpo.fileio import atomic_write_text
-    from mirrorpo.report.paper import PAPER_HOPPER, PAPER_TLA, judgement
+    from mirrorpo.report.paper import PAPER_HOPPER, PAPER_TLA, judgement, merge_judgements
 
     if seeds < 2:
         raise MirrorpoError(f"--seeds must be ≥ 2 for a standard error of the paired difference; got {seeds}.")
@@ -136,8 +136,7 @@ def judge(
         typer.echo(f"| {v['variant']} | {v['mean']:.0f} | {v['best_baseline']} {v['best_baseline_mean']:.0f} | "
                    f"{v['difference']:+.0f} | {v['stderr']:.0f} | {z} | {'wins' if v['wins'] else 'no win'} |")
     path = out / "judgement.json"  # one file per folder: objectives judged on the same seeds, side by side
-    earlier = [v for v in (_read_json(path) if path.is_file() else []) if v["algo"] != objective]
-    atomic_write_text(path, json.dumps(earlier + verdicts, indent=2))
+    atomic_write_text(path, json.dumps(merge_judgements(_read_json(path) if path.is_file() else [], verdicts), indent=2))
     typer.echo(f"wrote {path}")
 
 

@@ -194,3 +194,10 @@ def judgement(records: list[dict], algo: str, z_needed: float = 2.0) -> list[dic
                     "difference": best["mean"], "stderr": best["stderr"], "z": best["z"], "seeds": best["seeds"],
                     "wins": best["z"] is not None and best["z"] >= z_needed, "against": against})
     return out
+
+
+def merge_judgements(earlier: list[dict], new: list[dict]) -> list[dict]:
+    """One folder's judgements: ``new`` replaces an earlier verdict on the same (objective, variant)
+    and leaves every other (objectives judged on other variants or in other calls) in place."""
+    replaced = {(v["algo"], v["variant"]) for v in new}
+    return [v for v in earlier if (v["algo"], v["variant"]) not in replaced] + new
