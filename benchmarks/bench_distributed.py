@@ -8,8 +8,9 @@ the same population, measured in one run (the same CLI command a user types).
 Each configuration runs ``mirrorpo discover --preset quick`` in a fresh folder; the per-generation
 time is the median of the generations after the first (the first one compiles). On one machine the
 processes share its cores, so their ratio measures the overhead of the collectives and of splitting
-the population beside the speed-up of using every core; on N hosts each process trains P/N candidates, so a generation
-costs about (one-process time)·(1/N) + the gather (see the printed projection).
+the population, while the CPU-devices row measures the speed-up of training on every core; on N
+hosts each process trains P/N candidates, so a generation costs about (the CPU-devices row's
+time)·(1/N) + the gather (see the printed projection).
 """
 
 from __future__ import annotations
