@@ -15,10 +15,7 @@ import json
 from pathlib import Path
 
 from mirrorpo.fileio import atomic_write_text
-
-
-def short(algo: str) -> str:
-    return Path(algo.removeprefix("mpo:")).parent.name if algo.startswith("mpo:") and "/" in algo else algo
+from mirrorpo.report.paper import loss_label
 
 
 def table(records: list[dict], verdicts: list[dict]) -> str:
@@ -34,11 +31,11 @@ def table(records: list[dict], verdicts: list[dict]) -> str:
             r = cells.get((algo, variant))
             text = "" if r is None or r["mean"] is None else f"{r['mean']:.0f} ± {r['stderr'] or 0:.0f}"
             row.append(f"**{text}**" if best.get(variant) == algo and text else text)
-        lines.append(f"| {short(algo)} | " + " | ".join(row) + " |")
+        lines.append(f"| {loss_label(algo)} | " + " | ".join(row) + " |")
     lines += ["", "| objective | variant | minus best baseline | s.e. | s.e.s | seeds | verdict |",
               "|---|---|---:|---:|---:|---:|---|"]
     for v in verdicts:
-        lines.append(f"| {short(v['algo'])} | {v['variant']} | {v['difference']:+.0f} ({v['best_baseline']}) | "
+        lines.append(f"| {loss_label(v['algo'])} | {v['variant']} | {v['difference']:+.0f} ({v['best_baseline']}) | "
                      f"{v['stderr']:.0f} | {v['z']:+.1f} | {v['seeds']} | {'wins' if v['wins'] else 'no win'} |")
     return "\n".join(lines) + "\n"
 

@@ -14,11 +14,7 @@ import json
 from pathlib import Path
 
 from mirrorpo.fileio import atomic_write_text
-from mirrorpo.report.paper import paired_differences
-
-
-def short(loss: str) -> str:
-    return Path(loss.removeprefix("mpo:")).parent.name if loss.startswith("mpo:") and "/" in loss else loss
+from mirrorpo.report.paper import loss_label, paired_differences
 
 
 def paired(per_seed: list[dict], metric: str) -> list[dict]:
@@ -48,7 +44,7 @@ def main() -> None:
     print(f"| variant | objective | minus | {args.metric} difference | s.e. | s.e.s | seeds |\n|---|---|---|---:|---:|---:|---:|")
     for r in rows:
         z = "" if r["z"] is None else f"{r['z']:+.1f}"
-        print(f"| {r['variant']} | {short(r['loss'])} | {short(r['against'])} | {r['difference']:+.3f} | "
+        print(f"| {r['variant']} | {loss_label(r['loss'])} | {loss_label(r['against'])} | {r['difference']:+.3f} | "
               f"{r['stderr']:.3f} | {z} | {r['seeds']} |")
 
 

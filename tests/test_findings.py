@@ -159,6 +159,14 @@ def test_merge_judgements_replaces_only_the_same_objective_and_variant():
                       v("mpo:a", "noisy-0.3", 6.0)]
 
 
+def test_loss_label_names_a_run_folders_objective_by_its_folder():
+    from mirrorpo.report.paper import loss_label
+
+    assert loss_label("mpo:runs/tla-mixed/best_objective.mpo.safetensors") == "tla-mixed"
+    assert loss_label("mpo:tla-mixed-quick-es16x144-psi9-temporal") == "mpo:tla-mixed-quick-es16x144-psi9-temporal"
+    assert loss_label("cpo") == "cpo"
+
+
 def test_compare_paired_command(tmp_path):
     from tests.test_cli import mirrorpo
 

@@ -13,6 +13,7 @@ from its text (original agent 1700 on TLA, target 3900).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from mirrorpo.report.findings import START, check_findings
 
@@ -159,6 +160,12 @@ def findings_report(records: list[dict], references: dict | None, task: str) -> 
     taus = paper_taus(records, task)
     return {"task": task, "findings": [f.record() for f in check_findings(records, references)],
             "kendall_tau": taus, "mean_tau": mean_tau(taus)}
+
+
+def loss_label(algo: str) -> str:
+    """A table's name for a loss: ``mpo:runs/x/best_objective.mpo.safetensors`` → ``x`` (its run folder);
+    built-in names and shipped ``mpo:NAME`` objectives as they are."""
+    return Path(algo.removeprefix("mpo:")).parent.name if algo.startswith("mpo:") and "/" in algo else algo
 
 
 def paired_differences(records: list[dict], algo: str) -> list[dict]:
