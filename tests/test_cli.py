@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from mirrorpo.data import GenerationConfig, generate
+from mirrorpo.errors import MirrorpoError
 from mirrorpo.losses import LOSSES
 from tests.toy_task import ToySampler
 
@@ -66,6 +67,15 @@ def test_bench_errors_are_one_line(tmp_path):
     proc = mirrorpo("discover", "--learn", "psi g", "--out", str(tmp_path / "d"))
     assert proc.returncode == 2 and "--learn takes a comma-separated list" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "d").exists()
+
+
+def test_comma_list_keeps_sums_and_refuses_spaced_lists():
+    from mirrorpo.cli.options import comma_list
+
+    assert comma_list("sft, 0.5 * sft + dpo,ipo", "--algos", "sft,dpo") == ("sft", "0.5*sft+dpo", "ipo")
+    assert comma_list(None, "--algos", "sft,dpo") is None
+    with pytest.raises(MirrorpoError, match="got 'dpo simpo'"):
+        comma_list("sft, dpo simpo", "--algos", "sft,dpo")
 
 
 def test_agents_and_data_choices_are_the_librarys():

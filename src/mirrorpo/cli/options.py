@@ -7,6 +7,7 @@ jax nor brax; tests/test_cli.py checks them against the library's own lists."""
 from __future__ import annotations
 
 import json
+import re
 from enum import Enum
 from typing import Annotated
 
@@ -88,10 +89,11 @@ def print_json(data) -> None:
 def comma_list(value: str | None, option: str, example: str) -> tuple[str, ...] | None:
     """``"a, b,c"`` → ``("a", "b", "c")`` (None stays None): the list syntax of every command.
 
-    A space-separated list (``"a b"``, as a shell would pass a quoted one) is refused with the fix."""
+    Spaces around a sum's operators are dropped (``"0.5 * sft + dpo"`` → ``"0.5*sft+dpo"``); any other
+    space-separated list (``"a b"``, as a shell would pass a quoted one) is refused with the fix."""
     if value is None:
         return None
-    items = tuple(x.strip() for x in value.split(",") if x.strip())
+    items = tuple(re.sub(r"\s*([+*])\s*", r"\1", x.strip()) for x in value.split(",") if x.strip())
     if not items:
         raise MirrorpoError(f"{option} expects a comma-separated list, e.g. {option} {example}.")
     spaced = [x for x in items if len(x.split()) > 1]
