@@ -49,13 +49,13 @@ def make_model(tokenizer):
 
 @pytest.fixture(scope="session")
 def pref_rows():
-    from mirrorpo.llm.tiny import SortTask
+    from mirrorpo.llm.tiny import SortingProblem
 
-    task, rng = SortTask(3, 5), random.Random(0)
+    problem, rng = SortingProblem(3, 5), random.Random(0)
     rows = []
     for _ in range(16):
-        p, a = task.sample(rng)
-        rows.append({"prompt": p, "chosen": a, "rejected": task.digits_of(p)[::-1]})
+        p, a = problem.sample(rng)
+        rows.append({"prompt": p, "chosen": a, "rejected": problem.digits_of(p)[::-1]})
     return rows
 
 

@@ -1,4 +1,4 @@
-"""The offline LLM diagnostic: task reward, Bradley–Terry pairs and variants, end-to-end run."""
+"""The offline LLM diagnostic: problem reward, Bradley–Terry pairs and variants, end-to-end run."""
 
 from __future__ import annotations
 
@@ -13,34 +13,34 @@ import pytest
 from mirrorpo.errors import MirrorpoError
 from mirrorpo.llm.bench import BenchConfig, build_pairs, parse_variant
 from mirrorpo.llm.bench_results import combine
-from mirrorpo.llm.tiny import SortTask
+from mirrorpo.llm.tiny import SortingProblem
 
 
 def test_sort_task_reward():
-    task = SortTask()
-    p = task.prompt("4132")
-    assert task.reward(p, "1234") == 1.0
-    assert task.reward(p, "") == 0.0
-    assert 0 < task.reward(p, "1243") < 1 and task.reward(p, "1243") > task.reward(p, "9999")
-    assert task.reward(p, "12345") < 1.0  # too long
-    prompt, answer = task.sample(random.Random(0))
-    assert task.reward(prompt, answer) == 1.0
+    problem = SortingProblem()
+    p = problem.prompt("4132")
+    assert problem.reward(p, "1234") == 1.0
+    assert problem.reward(p, "") == 0.0
+    assert 0 < problem.reward(p, "1243") < 1 and problem.reward(p, "1243") > problem.reward(p, "9999")
+    assert problem.reward(p, "12345") < 1.0  # too long
+    prompt, answer = problem.sample(random.Random(0))
+    assert problem.reward(prompt, answer) == 1.0
 
 
 def fake_samples(n, rng):
-    task = SortTask(4, 4)
-    prompts = [task.sample(rng)[0] for _ in range(n)]
-    good = [[task.answer(task.digits_of(p)) if rng.random() < 0.9 else "0000" for p in prompts] for _ in range(2)]
+    problem = SortingProblem(4, 4)
+    prompts = [problem.sample(rng)[0] for _ in range(n)]
+    good = [[problem.answer(problem.digits_of(p)) if rng.random() < 0.9 else "0000" for p in prompts] for _ in range(2)]
     bad = [["".join(rng.choice("0123456789") for _ in range(4)) for _ in prompts] for _ in range(2)]
-    return task, prompts, {"expert": good, "novice": bad}
+    return problem, prompts, {"expert": good, "novice": bad}
 
 
 def test_variants_follow_the_suite():
-    task, prompts, samples = fake_samples(2000, random.Random(1))
-    base, s_base = build_pairs("base", prompts, samples, task, temperature=0.1, seed=0)
-    _, s_noisy = build_pairs("noisy-0.3", prompts, samples, task, temperature=0.1, seed=0)
-    _, s_mixed = build_pairs("mixed", prompts, samples, task, temperature=0.1, seed=0)
-    _, s_bad = build_pairs("bad-judge", prompts, samples, task, temperature=0.1, seed=0)
+    problem, prompts, samples = fake_samples(2000, random.Random(1))
+    base, s_base = build_pairs("base", prompts, samples, problem, temperature=0.1, seed=0)
+    _, s_noisy = build_pairs("noisy-0.3", prompts, samples, problem, temperature=0.1, seed=0)
+    _, s_mixed = build_pairs("mixed", prompts, samples, problem, temperature=0.1, seed=0)
+    _, s_bad = build_pairs("bad-judge", prompts, samples, problem, temperature=0.1, seed=0)
     assert s_base["same_agent_pairs"] == 0 and s_base["label_accuracy"] > 0.85
     assert s_noisy["label_accuracy"] == pytest.approx(s_base["label_accuracy"] * 0.7 + (1 - s_base["label_accuracy"])
                                                       * 0.3, abs=0.05)
@@ -56,16 +56,16 @@ def test_variants_are_spelt_and_parsed_as_in_the_suite():
     import mirrorpo.benchmark
 
     assert parse_variant is mirrorpo.benchmark.parse_variant  # one parser for every bench
-    task, prompts, samples = fake_samples(10, random.Random(0))
+    problem, prompts, samples = fake_samples(10, random.Random(0))
     for old in ("badjudge",):
         with pytest.raises(MirrorpoError, match="now written 'bad-judge'"):
             BenchConfig(variants=("base", old))
         with pytest.raises(MirrorpoError, match="now written 'bad-judge'"):
-            build_pairs(old, prompts, samples, task, temperature=0.1, seed=0)
+            build_pairs(old, prompts, samples, problem, temperature=0.1, seed=0)
     for bad in ("noisy-0.5", "noisy-0", "bad_judge"):  # ε in (0, 0.5), as the MuJoCo bench
         with pytest.raises(MirrorpoError, match="unknown variant"):
             BenchConfig(variants=(bad,))
-    _, stats = build_pairs("bad-judge", prompts, samples, task, temperature=0.1, seed=0)
+    _, stats = build_pairs("bad-judge", prompts, samples, problem, temperature=0.1, seed=0)
     assert stats["judge_temperature"] == pytest.approx(1.0) and stats["epsilon"] == 0.0
 
 

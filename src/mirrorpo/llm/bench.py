@@ -1,8 +1,8 @@
 """An offline LLM diagnostic that runs on a CPU in minutes (docs/design.md §6's stand-in for the paper's
 gemma-7b / AlpacaEval experiment).
 
-1. A tiny Llama and a character-level tokenizer are built locally; the task is sorting digits, with a
-   programmatic reward R ∈ [0, 1] (:class:`~mirrorpo.llm.tiny.SortTask`).
+1. A tiny Llama and a character-level tokenizer are built locally; the problem is sorting digits, with a
+   programmatic reward R ∈ [0, 1] (:class:`~mirrorpo.llm.tiny.SortingProblem`).
 2. SFT on correct demonstrations gives two "agents": the *novice* — an early SFT checkpoint, "the SFT
    model": the starting point and the reference of every loss — and the *expert* (SFT continued). As in
    the suite's TLA task, PO starts from the weaker agent and learns from pairs involving a better one.
@@ -90,7 +90,7 @@ class _Seed:
     cfg: BenchConfig
     out_dir: Path
     track: _Tracker
-    task: Any = None
+    problem: Any = None
     tokenizer: Any = None
     eval_prompts: list[str] = dataclasses.field(default_factory=list)
     train_prompts: list[str] = dataclasses.field(default_factory=list)
@@ -99,13 +99,13 @@ class _Seed:
 
     def evaluate(self, model, against_sft: bool = True) -> dict:
         baseline = self.sft_eval["rewards"] if against_sft else None
-        return evaluate(model, self.tokenizer, self.task, self.eval_prompts, baseline=baseline,
+        return evaluate(model, self.tokenizer, self.problem, self.eval_prompts, baseline=baseline,
                         max_new_tokens=self.cfg.max_digits + 2)
 
 
 def run_bench(cfg: BenchConfig, *, out_dir: str | Path = "out/llm-bench", echo: Callable[[str], None] = print,
               progress: Progress | None = None) -> dict:
-    """Run the diagnostic; returns ``{"config", "task", "agents", "datasets", "baseline", "rows", "per_seed",
+    """Run the diagnostic; returns ``{"config", "problem", "agents", "datasets", "baseline", "rows", "per_seed",
     ...}`` (see the module doc). ``progress(done, total, label)`` follows the stages."""
     import torch
 
@@ -126,15 +126,15 @@ def run_bench(cfg: BenchConfig, *, out_dir: str | Path = "out/llm-bench", echo: 
 
 def run_seed(cfg: BenchConfig, out_dir: Path, track: _Tracker) -> dict:
     """The stages of one seed: data, SFT, sampled responses, then pairs and every loss per variant."""
-    from mirrorpo.llm.tiny import SortTask, char_tokenizer
+    from mirrorpo.llm.tiny import SortingProblem, char_tokenizer
 
     t0 = time.perf_counter()
-    run = _Seed(cfg, out_dir, track, task=SortTask(cfg.min_digits, cfg.max_digits), tokenizer=char_tokenizer())
-    run.eval_prompts, run.train_prompts = prompts(run.task, cfg)
+    run = _Seed(cfg, out_dir, track, problem=SortingProblem(cfg.min_digits, cfg.max_digits), tokenizer=char_tokenizer())
+    run.eval_prompts, run.train_prompts = prompts(run.problem, cfg)
     track.begin("SFT")
     baseline, agents_info = sft_stage(run)
     track.end()
-    samples, agents_info["sampled_rewards"] = sample_agents(run.agents, run.tokenizer, run.task, run.train_prompts,
+    samples, agents_info["sampled_rewards"] = sample_agents(run.agents, run.tokenizer, run.problem, run.train_prompts,
                                                             cfg)
     datasets, rows = {}, []
     for variant in cfg.variants:
@@ -156,7 +156,7 @@ def sft_stage(run: _Seed) -> tuple[dict, dict]:
     t0 = time.perf_counter()
     model = tiny_llama(run.tokenizer, hidden=cfg.hidden, layers=cfg.layers, seed=cfg.seed)
     snapshots = {}
-    sft_train(model, run.tokenizer, run.task, random.Random(f"sft-{cfg.seed}"), steps=cfg.expert_steps,
+    sft_train(model, run.tokenizer, run.problem, random.Random(f"sft-{cfg.seed}"), steps=cfg.expert_steps,
               lr=cfg.sft_lr, batch_size=cfg.sft_batch_size, exclude=set(run.eval_prompts),
               checkpoints=(cfg.sft_steps,),
               on_checkpoint=lambda step, m: snapshots.setdefault("sft", copy.deepcopy(m).eval()))
@@ -174,7 +174,7 @@ def sft_stage(run: _Seed) -> tuple[dict, dict]:
 
 def pairs_stage(run: _Seed, variant: str, samples: dict) -> tuple[list[dict], dict]:
     """The preference pairs of one variant, and their statistics."""
-    pairs, stats = build_pairs(variant, run.train_prompts, samples, run.task, temperature=run.cfg.judge_temperature,
+    pairs, stats = build_pairs(variant, run.train_prompts, samples, run.problem, temperature=run.cfg.judge_temperature,
                                seed=run.cfg.seed)
     run.track.say(f"dataset {variant}: {stats['pairs']} pairs, label accuracy {stats['label_accuracy']:.2f}")
     return pairs, stats
@@ -219,11 +219,11 @@ def _result(cfg: BenchConfig, per_seed: list[dict], seconds: float) -> dict:
     """The leaderboard's input: the per-seed runs combined over seeds (:func:`.bench_results.combine`)."""
     import torch
 
-    from mirrorpo.llm.tiny import SortTask
+    from mirrorpo.llm.tiny import SortingProblem
 
     return {
         "config": asdict(cfg),
-        "task": {"name": SortTask.name, "min_digits": cfg.min_digits, "max_digits": cfg.max_digits,
+        "problem": {"name": SortingProblem.name, "min_digits": cfg.min_digits, "max_digits": cfg.max_digits,
                  "reward": "½·positional match + ½·multiset overlap, / max(len(y), n)"},
         **combine(per_seed),
         "per_seed": per_seed,

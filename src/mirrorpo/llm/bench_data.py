@@ -10,23 +10,23 @@ from mirrorpo.llm.bench_config import BAD_JUDGE_FACTOR, BenchConfig, variant_spe
 from mirrorpo.llm.bench_models import generate
 
 
-def prompts(task, cfg: BenchConfig) -> tuple[list[str], list[str]]:
+def prompts(problem, cfg: BenchConfig) -> tuple[list[str], list[str]]:
     """(evaluation prompts, all distinct; training prompts, none of them held out) of ``cfg.seed``."""
-    eval_prompts = _draw(task, random.Random(f"eval-{cfg.seed}"), cfg.eval_prompts, exclude=(), distinct=True)
-    train_prompts = _draw(task, random.Random(f"train-{cfg.seed}"), cfg.pairs, exclude=set(eval_prompts))
+    eval_prompts = _draw(problem, random.Random(f"eval-{cfg.seed}"), cfg.eval_prompts, exclude=(), distinct=True)
+    train_prompts = _draw(problem, random.Random(f"train-{cfg.seed}"), cfg.pairs, exclude=set(eval_prompts))
     return eval_prompts, train_prompts
 
 
-def _draw(task, rng: random.Random, n: int, *, exclude, distinct: bool = False) -> list[str]:
+def _draw(problem, rng: random.Random, n: int, *, exclude, distinct: bool = False) -> list[str]:
     out: list[str] = []
     while len(out) < n:
-        p, _ = task.sample(rng)
+        p, _ = problem.sample(rng)
         if p not in exclude and not (distinct and p in out):
             out.append(p)
     return out
 
 
-def sample_agents(agents: dict, tokenizer, task, train_prompts: list[str], cfg: BenchConfig) -> tuple[dict, dict]:
+def sample_agents(agents: dict, tokenizer, problem, train_prompts: list[str], cfg: BenchConfig) -> tuple[dict, dict]:
     """Two sampled responses of each agent to every training prompt (``samples[agent][k][i]``), and
     each agent's mean reward over its first samples."""
     max_new = cfg.max_digits + 2
@@ -36,7 +36,7 @@ def sample_agents(agents: dict, tokenizer, task, train_prompts: list[str], cfg: 
                for k in range(2)]
         for name, agent in agents.items()
     }
-    rewards = {name: sum(task.reward(p, r) for p, r in zip(train_prompts, s[0])) / len(train_prompts)
+    rewards = {name: sum(problem.reward(p, r) for p, r in zip(train_prompts, s[0])) / len(train_prompts)
                for name, s in samples.items()}
     return samples, rewards
 
@@ -45,7 +45,7 @@ def _sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
 
 
-def build_pairs(variant: str, prompts, samples, task, *, temperature: float, seed: int) -> tuple[list[dict], dict]:
+def build_pairs(variant: str, prompts, samples, problem, *, temperature: float, seed: int) -> tuple[list[dict], dict]:
     """Preference pairs of one variant from pre-sampled responses.
 
     ``samples[agent][k][i]`` is the k-th (k ∈ {0, 1}) response of ``agent`` ("expert" / "novice") to
@@ -64,7 +64,7 @@ def build_pairs(variant: str, prompts, samples, task, *, temperature: float, see
         if a == b:
             dropped += 1
             continue
-        ra, rb = task.reward(prompt, a), task.reward(prompt, b)
+        ra, rb = problem.reward(prompt, a), problem.reward(prompt, b)
         a_wins = rng.random() < _sigmoid((ra - rb) / t)
         if kind == "noisy" and rng.random() < spec["epsilon"]:
             a_wins = not a_wins

@@ -1,5 +1,5 @@
 """The models of the offline LLM diagnostic: supervised fine-tuning, generation, evaluation against the
-task's reward, and preference optimisation of a copy of the SFT model with one loss."""
+problem's reward, and preference optimisation of a copy of the SFT model with one loss."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def _encode_sft(tokenizer, prompts, answers):
     return input_ids, attention, label_t
 
 
-def sft_train(model, tokenizer, task, rng: random.Random, *, steps: int, lr: float, batch_size: int,
+def sft_train(model, tokenizer, problem, rng: random.Random, *, steps: int, lr: float, batch_size: int,
               exclude: set[str], checkpoints: Sequence[int] = (), on_checkpoint: Callable | None = None):
     """Supervised fine-tuning on correct answers (AdamW, cosine-free constant lr)."""
     import torch
@@ -52,7 +52,7 @@ def sft_train(model, tokenizer, task, rng: random.Random, *, steps: int, lr: flo
     for step in range(1, steps + 1):
         prompts, answers = [], []
         while len(prompts) < batch_size:
-            p, a = task.sample(rng)
+            p, a = problem.sample(rng)
             if p not in exclude:
                 prompts.append(p)
                 answers.append(a)
@@ -89,12 +89,12 @@ def generate(model, tokenizer, prompts: Sequence[str], *, max_new_tokens: int, s
     return out
 
 
-def evaluate(model, tokenizer, task, prompts, *, baseline: list[float] | None, max_new_tokens: int) -> dict:
+def evaluate(model, tokenizer, problem, prompts, *, baseline: list[float] | None, max_new_tokens: int) -> dict:
     """Greedy generations on ``prompts``: mean reward ± s.e. over prompts, exact-match rate, and the win
     rate against ``baseline`` (per-prompt rewards; ties count ½)."""
     responses = generate(model, tokenizer, prompts, max_new_tokens=max_new_tokens)
-    rewards = [task.reward(p, r) for p, r in zip(prompts, responses)]
-    exact = [r == task.answer(task.digits_of(p)) for p, r in zip(prompts, responses)]
+    rewards = [problem.reward(p, r) for p, r in zip(prompts, responses)]
+    exact = [r == problem.answer(problem.digits_of(p)) for p, r in zip(prompts, responses)]
     n = len(rewards)
     mean = sum(rewards) / n
     se = (sum((x - mean) ** 2 for x in rewards) / max(n - 1, 1) / n) ** 0.5

@@ -85,7 +85,7 @@ def spread(result: dict) -> str:
 
 def title(result: dict) -> str:
     cfg = result["config"]
-    return (f"Tiny-LLM diagnostic ({result['task']['name']} digits): {cfg['steps']} PO steps × {cfg['batch_size']} "
+    return (f"Tiny-LLM diagnostic ({result['problem']['name']} digits): {cfg['steps']} PO steps × {cfg['batch_size']} "
             f"pairs; greedy reward on {cfg['eval_prompts']} held-out prompts ({spread(result)})")
 
 

@@ -1,10 +1,10 @@
-"""A tiny causal LM and character-level tokenizer built locally (nothing is downloaded), and a task
+"""A tiny causal LM and character-level tokenizer built locally (nothing is downloaded), and a problem
 with a programmatic reward: the offline stand-in for an LLM and its benchmark (docs/design.md §6).
 
     tokenizer = char_tokenizer()
     model = tiny_llama(tokenizer, hidden=64, layers=2)
-    task = SortTask(min_digits=4, max_digits=7)
-    prompt, answer = task.sample(rng); task.reward(prompt, "1234")   # ∈ [0, 1]
+    problem = SortingProblem(min_digits=4, max_digits=7)
+    prompt, answer = problem.sample(rng); problem.reward(prompt, "1234")   # ∈ [0, 1]
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def tiny_llama(tokenizer, *, hidden: int = 64, layers: int = 2, heads: int = 4, 
 
 
 @dataclass(frozen=True)
-class SortTask:
+class SortingProblem:
     """Sort a string of digits ascending. ``sort:4132=`` → ``1234``.
 
     Reward R(y) ∈ [0, 1]: ½·(positions that match the sorted answer) / max(len(y), n) +
