@@ -97,6 +97,22 @@ def test_searched_grids_at_quick_scale_are_the_full_grids():
         {"beta": b, "lam": 0.3} for b in FULL_GRIDS["cpo"]["beta"]]  # overrides still replace an axis
 
 
+def test_folder_records_cover_the_cells_of_earlier_calls_made_with_the_same_settings(tmp_path):
+    """A column run by a separate call joins the folder's results; cells of other seeds or grids do not."""
+    Bench(ToyTask(), TINY, tmp_path).run(["sft", "dpo"], ["base"])
+    bench = Bench(ToyTask(), TINY, tmp_path)
+    records = bench.run(["sft"], ["noisy-0.2"])
+    folder, left_out = bench.folder_records(records)
+    assert [(r["algo"], r["variant"]) for r in folder] == [("sft", "noisy-0.2"), ("dpo", "base"), ("sft", "base")]
+    assert left_out == 0 and folder[2] == json.loads((tmp_path / "cells" / "base" / "sft.json").read_text())
+    assert Bench(ToyTask(), TINY, tmp_path, seeds=3).folder_records([]) == ([], 3)  # other seeds
+    other_grid = Bench(ToyTask(), TINY, tmp_path, grid_overrides=parse_grid(["beta=0.3"], ["dpo"]))
+    kept, left_out = other_grid.folder_records([])
+    assert [(r["algo"], r["variant"]) for r in kept] == [("sft", "base"), ("sft", "noisy-0.2")] and left_out == 1
+    (tmp_path / "cells" / "base" / "sft.json").write_text('{"algo": "sft"')  # a truncated file is left out
+    assert bench.folder_records(records)[1] == 1
+
+
 def test_grid_overrides_are_searched_and_guard_the_cache(tmp_path):
     """--grid replaces an axis (every loss with it, or one loss); a cached cell searched over another grid
     is an error, not a silently reused result."""

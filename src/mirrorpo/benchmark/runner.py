@@ -183,6 +183,30 @@ class Bench:
                                 f"use another --out (or delete that cell to recompute it).")
         return record
 
+    def folder_records(self, records: list[dict]) -> tuple[list[dict], int]:
+        """``records``, then every other finished cell of OUT that this run's settings would have reused
+        (the same grid and number of seeds): the folder's leaderboard when its columns were run by
+        separate calls. Also returns how many cells were left out (other settings, unreadable, or a
+        loss this installation cannot resolve)."""
+        have = {(r["algo"], r["variant"]) for r in records}
+        others, left_out = [], 0
+        for path in sorted((self.out / "cells").glob("*/*.json")):
+            try:
+                algo, variant = json.loads(path.read_text())["algo"], path.parent.name
+                if (algo, variant) in have:
+                    continue
+                if self.cell_path(algo, variant) != path:
+                    raise MirrorpoError(f"{path} holds the cell of {algo}")
+                record = self.cached_cell(algo, variant)
+            except (MirrorpoError, json.JSONDecodeError, KeyError, TypeError):
+                left_out += 1
+                continue
+            if record.get("variant") == variant and record.get("seeds") == self.seeds:
+                others.append(record)
+            else:
+                left_out += 1
+        return records + others, left_out
+
     def run_cell(self, pairs: Pairs, algo: str, variant: str, group: tuple[str, ...]) -> CellResult:
         t0 = time.perf_counter()
         index = group.index(algo)

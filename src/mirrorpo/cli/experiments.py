@@ -42,8 +42,8 @@ def run_bench(task: str, preset: str, algos: Sequence[str] | None, variants: Seq
                   searched_grids=searched_grids)
     title = f"{task.upper()} — {preset} preset, suite {get_suite(suite).name}"
     references = bench.references()
-    def on_records(so_far):  # results so far rewritten, and the cell's curve point, after each cell
-        write_results(so_far, out, title, references)
+    def on_records(so_far):  # the folder's results rewritten, and the cell's curve point, after each cell
+        write_results(bench.folder_records(so_far)[0], out, title, references)
         curves.cell(so_far[-1], len(so_far) - 1)
 
     with progress_bar(f"bench {task}/{preset}: cells") as update, curve_log(log_dir) as curves:
@@ -53,6 +53,13 @@ def run_bench(task: str, preset: str, algos: Sequence[str] | None, variants: Seq
             curves.text("bench/leaderboard", comparison_table(records, references, task))
     if not records:
         raise MirrorpoError(f"--cached-only: no finished cells of these algorithms and variants in {out}/cells.")
+    run_records = records
+    records, left_out = bench.folder_records(records)
+    if len(records) > len(run_records):
+        typer.echo(f"The results cover the folder: these {len(run_records)} cells and {len(records) - len(run_records)} "
+                   f"earlier ones of {out}/cells.")
+    if left_out:
+        typer.echo(f"Left out {left_out} cell(s) of {out}/cells made with other grids or seeds.")
     print_leaderboard(records, title, references)
     paths = write_results(records, out, title, references)
     report = findings_report(records, references, task)
@@ -63,7 +70,7 @@ def run_bench(task: str, preset: str, algos: Sequence[str] | None, variants: Seq
     paths["findings"] = out / "findings.json"
     atomic_write_text(paths["findings"], json.dumps(report, indent=2))
     typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
-    return records
+    return run_records
 
 
 def suite_grid(version, algos: list[str]) -> list[str]:
@@ -85,7 +92,9 @@ def bench(
     variants: Annotated[str | None, typer.Option(help="Comma-separated: base, mixed, noisy-EPS, bad-judge "
                                                       "(default: the preset's).")] = None,
     seeds: Annotated[int | None, typer.Option(help="Seeds for the best setting (default: the preset's).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Output folder (default out/bench/TASK-PRESET).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Output folder (default out/bench/TASK-PRESET); results.json "
+                                                  "covers every finished cell in it made with this run's grids "
+                                                  "and seeds.")] = None,
     seed: Annotated[int, typer.Option(help="Base seed (datasets, training, evaluation).")] = 0,
     cached_only: Annotated[bool, typer.Option(help="Train nothing: collect the cells already finished in --out "
                                                    "(the leaderboard of a stopped or running bench).")] = False,
@@ -114,7 +123,7 @@ def judge(
                                            "discovery run with seed 0 (fresh dataset, training and evaluation keys).")] = 1,
     out: Annotated[Path, typer.Option(help="Output folder: a bench folder plus judgement.json. Objectives "
                                            "judged in one folder share the baselines' cells; cells/ and "
-                                           "judgement.json accumulate, results.json is this call's.")] = Path("out/judge"),
+                                           "judgement.json accumulate, and results.json covers them all.")] = Path("out/judge"),
     suite: Annotated[Suite | None, typer.Option(help=SUITE_HELP)] = None,
 ):
     """Judge an objective on held-out seeds against the paper's baselines, their grids searched at the
