@@ -7,7 +7,7 @@ Table 2 per column, the four findings, the CPU time, and where the push-away los
 Resumable: each candidate is a bench folder OUT/<candidate>/ whose finished cells are cached, so a
 rerun continues where it stopped (commit the folders as they fill). The datasets are generated once
 into out/fidelity-data-seed<SEED>/ and shared (they come from the shipped agents and do not depend on any
-candidate). Writes OUT/<candidate>/{results,references,findings,diagnosis,cost}.json and
+candidate; a candidate with its own environment and agents gets its own). Writes OUT/<candidate>/{results,references,findings,diagnosis,cost}.json and
 OUT/summary.{json,md}.
 """
 
@@ -38,6 +38,9 @@ WIDE_GRIDS = ["simpo.beta=0.5,2,10", "simpo.gamma=0,1,5,20,100", "lpo.lam=0.01,0
 # β large enough that DPO's sigmoid saturates below Adam's ε (the update stops), IPO's margin 1/(2β) both ways
 WIDER_GRIDS = WIDE_GRIDS + ["dpo.beta=0.1,1,10,100", "rdpo.beta=0.1,1,10,100", "ipo.beta=0.01,0.1,1,10"]
 
+V2 = {"uniform_weight": 0.05}  # the adopted suite's likelihood (with WIDE_GRIDS: the floor-0.05+grids-wide row)
+AGENTS = "docs/results/fidelity/agents"  # the TLA targets retrained on the candidates' environments
+
 # name: (what changes, SuiteTask fields, --grid entries[, TrainConfig fields])
 CANDIDATES = {
     "v1": ("today's suite: clipped Gaussian, state-independent σ, mean-action evaluation", {}, []),
@@ -49,6 +52,14 @@ CANDIDATES = {
     "grids-wider": ("the wide grids, and DPO / R-DPO β up to 100, IPO β from 0.01 to 10", {}, WIDER_GRIDS),
     "floor-0.05+grids-wider": ("5 % floor and the wider grids", {"uniform_weight": 0.05}, WIDER_GRIDS),
     "floor-0.05+eval-sample": ("5 % floor, sampled evaluation", {"uniform_weight": 0.05, "eval_actions": "sample"}, []),
+    # candidate 1 on the adopted suite (v2): other ways of making the fourth leg costly, TLA target retrained
+    # on each (scripts/train_agents.sh; the original agent is Ant's and stays)
+    "v2+leg4-foot": ("suite v2 on three_legged_ant_foot: the fourth foot on the ground costs, not its commands",
+                     {**V2, "env_name": "three_legged_ant_foot", "agent_files": (f"{AGENTS}/tla_target_foot",
+                                                                                  "ant_original")}, WIDE_GRIDS),
+    "v2+leg4-disabled": ("suite v2 on three_legged_ant_disabled: the fourth leg executes nothing, no penalty",
+                         {**V2, "env_name": "three_legged_ant_disabled",
+                          "agent_files": (f"{AGENTS}/tla_target_disabled", "ant_original")}, WIDE_GRIDS),
     "po-keeps-adam": ("DPO / IPO / R-DPO's PO phase continues SFT's Adam state (one 12-epoch run)", {}, [],
                       {"po_keeps_optimizer": True}),
 }
@@ -58,10 +69,10 @@ def run_candidate(name: str, root: Path, seeds: int, seed: int) -> dict:
     what, fields, grid_entries, *train_fields = CANDIDATES[name]
     quick = get_preset("quick")
     preset = dataclasses.replace(quick, train=dataclasses.replace(quick.train, **(train_fields or [{}])[0]))
-    task = dataclasses.replace(get_task("tla", "v1"), **fields)  # every candidate changes the v1 suite
+    task = dataclasses.replace(get_task("tla", "v1"), **fields)  # from the v1 suite (the v2+ candidates set v2's floor)
     out = root / name
     out.mkdir(parents=True, exist_ok=True)
-    shared = Path(f"out/fidelity-data-seed{seed}")
+    shared = Path(f"out/fidelity-data-seed{seed}" + (f"-{fields['env_name']}" if "env_name" in fields else ""))
     shared.mkdir(parents=True, exist_ok=True)
     if not (out / "data").exists():
         (out / "data").symlink_to(shared.resolve(), target_is_directory=True)
@@ -125,13 +136,25 @@ def diagnose(bench: Bench, records: list[dict]) -> dict:
             row[f"mean_shift_{side}"] = float(moved[mask].mean())
         row["sigma"] = float(np.exp(np.asarray(params["log_std"])).mean())
         r = rollout(task.env, task.eval_policy, task.full_params(params), keys, preset.eval_horizon)
-        ret, pen = np.asarray(r.returns), np.asarray(tla_penalty(r.actions).sum(axis=-1))
+        ret, pen = np.asarray(r.returns), leg4_penalty(task, params, r, keys, preset.eval_horizon)
         row.update(eval_return=float(ret.mean()), leg4_penalty=float(pen.mean()),
                    return_without_penalty=float((ret + pen).mean()),
                    leg4_abs_action=float(np.abs(np.asarray(r.actions)[..., list(TLA_LEG4_ACTUATORS)]).mean()),
                    actions_at_bounds=float((np.abs(np.asarray(r.actions)) >= 0.999).mean()))
         out[algo] = row
     return out
+
+
+def leg4_penalty(task, params, r, keys, horizon: int) -> np.ndarray:
+    """Per-episode fourth-leg penalty of an evaluation rollout ``r``: the command penalty on its actions, or
+    (three_legged_ant_foot) the return on Ant, whose physics are the same, minus the return on TLA; none
+    when the leg is disabled."""
+    if task.env == "three_legged_ant":
+        return np.asarray(tla_penalty(r.actions).sum(axis=-1))
+    if task.env == "three_legged_ant_disabled":
+        return np.zeros(r.returns.shape)
+    on_ant = rollout("ant", task.eval_policy, task.full_params(params), keys, horizon)
+    return np.asarray(on_ant.returns) - np.asarray(r.returns)
 
 
 def summary_markdown(rows: list[dict]) -> str:

@@ -10,6 +10,12 @@ hopper_expert = the best checkpoint of the Hopper runs; hopper_bad = the Hopper 
 run) whose 8-episode evaluation is closest to 0.4× the expert's among those ≤ 0.45× (the paper's
 ratio is 900/2100 ≈ 0.43): an earlier checkpoint of the γ = 0.99 run, whose returns plateaued
 lower (every checkpoint of the γ = 0.997 run already stood for ≈1000 steps, ≥ 1000 return).
+
+``--tla-candidates RUN:ENV,...`` instead ships only TLA targets retrained on other TLA environments (the
+fidelity study's candidates), picked the same way on ENV, as ``tla_target_<ENV suffix>`` into ``--out``:
+
+    .venv/bin/python scripts/ship_agents.py --tla-candidates tla_foot:three_legged_ant_foot \
+        --out docs/results/fidelity/agents
 """
 
 from __future__ import annotations
@@ -49,6 +55,8 @@ def main() -> None:
     ap.add_argument("--hopper-run", default="hopper997,hopper", help="comma-separated Hopper runs")
     ap.add_argument("--bad-ratio", type=float, default=0.4, help="hopper_bad's target fraction of the expert")
     ap.add_argument("--bad-max", type=float, default=0.45, help="hopper_bad's largest fraction of the expert")
+    ap.add_argument("--tla-candidates", default="", help="RUN:ENV,...: ship only TLA targets trained on these envs")
+    ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
 
     from mirrorpo.agents import checkpoint
@@ -65,34 +73,42 @@ def main() -> None:
             print(f"  candidate {m['path'].relative_to(ROOT)}: {scored[-1][0]:.1f} on {env} (32 episodes)", flush=True)
         return max(scored, key=lambda x: x[0])[1]
 
-    ant = refine(candidates(args.ant_run), "ant")
-    tla = refine(candidates(args.tla_run), "three_legged_ant")
-    hop = [m for run in args.hopper_run.split(",") for m in candidates(run)]
-    expert = refine(hop, "hopper")
-    target = args.bad_ratio * short_eval(expert)
-    worse = [m for m in hop if short_eval(m) <= args.bad_max * short_eval(expert)]
-    bad = min(worse or hop, key=lambda m: abs(short_eval(m) - target))
-    picks = [("ant_original", ant, ["ant", "three_legged_ant"]), ("tla_target", tla, ["ant", "three_legged_ant"]),
-             ("hopper_expert", expert, ["hopper"]), ("hopper_bad", bad, ["hopper"])]
-
-    OUT.mkdir(parents=True, exist_ok=True)
-    agents = []
-    for name, m, envs in picks:
-        params, meta = checkpoint.load(m["path"])
+    if args.tla_candidates:
+        runs = [entry.split(":") for entry in args.tla_candidates.split(",")]
+        picks = [(f"tla_target_{env.removeprefix('three_legged_ant_')}", refine(candidates(run), env), ["ant", env])
+                 for run, env in runs]
+    else:
+        ant = refine(candidates(args.ant_run), "ant")
+        tla = refine(candidates(args.tla_run), "three_legged_ant")
+        hop = [m for run in args.hopper_run.split(",") for m in candidates(run)]
+        expert = refine(hop, "hopper")
+        target = args.bad_ratio * short_eval(expert)
+        worse = [m for m in hop if short_eval(m) <= args.bad_max * short_eval(expert)]
+        bad = min(worse or hop, key=lambda m: abs(short_eval(m) - target))
+        picks = [("ant_original", ant, ["ant", "three_legged_ant"]), ("tla_target", tla, ["ant", "three_legged_ant"]),
+                 ("hopper_expert", expert, ["hopper"]), ("hopper_bad", bad, ["hopper"])]
+    def returns_on(name, params, backend, envs):
         returns, det = {}, {}
         for env in envs:
             t0 = time.time()
-            returns[env] = evaluate(env, params, args.episodes, seed=args.seed, backend=meta["backend"])
-            det[env] = evaluate(env, params, args.episodes, seed=args.seed, deterministic=True, backend=meta["backend"])
+            returns[env] = evaluate(env, params, args.episodes, seed=args.seed, backend=backend)
+            det[env] = evaluate(env, params, args.episodes, seed=args.seed, deterministic=True, backend=backend)
             print(f"{name} on {env}: sampled {returns[env]['mean']:.1f} ± {returns[env]['stderr']:.1f}, "
                   f"deterministic {det[env]['mean']:.1f} ± {det[env]['stderr']:.1f} ({time.time() - t0:.0f}s)", flush=True)
+        return returns, det
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    agents = []
+    for name, m, envs in picks:
+        params, meta = checkpoint.load(m["path"])
+        returns, det = returns_on(name, params, meta["backend"], envs)
         run_cmd = next((ln.strip() for ln in (ROOT / TRAIN_CMD).read_text().splitlines()
                         if f"--out runs/agents/{m['path'].parent.name} " in ln), "")
         run_cmd = run_cmd.replace("$MP", "mirrorpo").removeprefix("nice -n 19 ").rstrip(" \\")
         keep = {k: v for k, v in meta.items() if k not in ("sha256", "file", "format", "obs_dim", "act_dim", "policy_hidden")}
         keep.update({"name": name, "source_checkpoint": str(m["path"].relative_to(ROOT)), "returns": returns,
                      "returns_deterministic": det})
-        new = checkpoint.save(OUT / name, params, keep)
+        new = checkpoint.save(args.out / name, params, keep)
         assert new["sha256"] == meta["sha256"]
         agents.append({
             "name": name, "env": meta["env"], "backend": meta.get("backend", DEFAULT_BACKEND),
@@ -109,7 +125,15 @@ def main() -> None:
                        "backend": DEFAULT_BACKEND, "command": f"scripts/ship_agents.py --episodes {args.episodes}"},
         "agents": agents,
     }
-    (OUT / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    if args.tla_candidates:  # the original agent (shipped, trained on Ant) on the candidates' environments
+        from mirrorpo.agents import load_agent
+
+        params, meta = load_agent("ant_original")
+        returns, det = returns_on("ant_original", params, meta["backend"], [env for _, env in runs])
+        manifest["original_agent"] = {"name": "ant_original", "returns": returns, "returns_deterministic": det}
+        manifest["evaluation"]["command"] = f"scripts/ship_agents.py --tla-candidates {args.tla_candidates} " \
+                                            f"--out {args.out} --episodes {args.episodes}"
+    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(json.dumps({a["name"]: {e: round(r["mean"], 1) for e, r in a["returns"].items()} for a in agents}))
 
 

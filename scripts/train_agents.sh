@@ -20,3 +20,12 @@ wait
 # the shipped Hopper agents come from this run (see the manifest's source_checkpoint).
 nice -n 19 $MP agents train --env hopper --out runs/agents/hopper997 --steps 8000000 --seed 3 --gamma 0.997 \
   --checkpoint-every 250000 > runs/agents/hopper997.out 2>&1
+# The fidelity study's candidate-1 TLA targets (docs/results/fidelity/agents/, shipped there by
+# `scripts/ship_agents.py --tla-candidates tla_foot:three_legged_ant_foot,tla_disabled:three_legged_ant_disabled
+# --out docs/results/fidelity/agents`): the TLA run's settings on the other two TLA environments (nice -n 5, both at
+# once beside a benchmark on the 2 cores).
+nice -n 19 $MP agents train --env three_legged_ant_foot --out runs/agents/tla_foot --steps 8000000 --seed 1 \
+  --checkpoint-every 500000 > runs/agents/tla_foot.out 2>&1 &
+nice -n 19 $MP agents train --env three_legged_ant_disabled --out runs/agents/tla_disabled --steps 8000000 --seed 1 \
+  --checkpoint-every 500000 > runs/agents/tla_disabled.out 2>&1 &
+wait

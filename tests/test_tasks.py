@@ -75,6 +75,16 @@ def test_a_bench_folder_refuses_cells_of_another_suite(tmp_path):
     assert Bench(get_task("tla", "v1"), tiny, tmp_path).run(["sft"], ["base"], cached_only=True)
 
 
+def test_a_task_on_another_tla_environment_with_other_agents_records_both():
+    task = replace(get_task("tla"), env_name="three_legged_ant_disabled", agent_files=("ant_original", "tla_target"))
+    assert task.env == "three_legged_ant_disabled" and task.agent_names == ("ant_original", "tla_target")
+    assert task.settings == {**get_task("tla").settings, "env": "three_legged_ant_disabled",
+                             "agents": ["ant_original", "tla_target"]}
+    assert "env" not in get_task("tla").settings and "agents" not in get_task("tla").settings  # folders stay valid
+    sampler = task.sampler()
+    assert sampler.env == "three_legged_ant_disabled" and [a["name"] for a in sampler.agents] == list(task.agent_names)
+
+
 def test_agents_first_loaded_inside_a_jit_trace_leak_no_tracer():
     """A discovery worker process first touches the agents inside the training program's trace."""
     import jax

@@ -36,6 +36,8 @@ class SuiteTask:
     random_init: bool  # PO starts from a random policy (Hopper) or from agent 1 (TLA's original agent)
     eval_actions: str = "mean"  # evaluation executes the policy's mean ("mean") or samples ("sample")
     uniform_weight: float = 0.0  # likelihood floor: weight of the uniform mixture (agents.action_log_prob_dims)
+    env_name: str | None = None  # the PO environment instead of the task's (e.g. another TLA penalty)
+    agent_files: tuple[str, str] | None = None  # agents (shipped names or checkpoint paths) instead of the task's
 
     def __post_init__(self):
         if self.eval_actions not in ("mean", "sample"):
@@ -46,7 +48,9 @@ class SuiteTask:
     @property
     def settings(self) -> dict:
         """What a bench folder records, so that cells of another suite are never mixed into it."""
-        return {"task": self.name, "eval_actions": self.eval_actions, "uniform_weight": self.uniform_weight}
+        changed = {k: v for k, v in (("env", self.env_name), ("agents", self.agent_files)) if v is not None}
+        return {"task": self.name, "eval_actions": self.eval_actions, "uniform_weight": self.uniform_weight,
+                **{k: list(v) if isinstance(v, tuple) else v for k, v in changed.items()}}
 
     @property
     def eval_policy(self):
@@ -57,11 +61,11 @@ class SuiteTask:
 
     @property
     def env(self) -> str:
-        return TASKS[self.name].env
+        return self.env_name or TASKS[self.name].env
 
     @property
     def agent_names(self) -> tuple[str, str]:
-        return TASKS[self.name].agents
+        return self.agent_files or TASKS[self.name].agents
 
     @functools.cached_property
     def agents(self) -> list[tuple[dict, dict]]:

@@ -8,18 +8,22 @@ import pytest
 from mirrorpo.agents.policy import init_policy, sample_action
 from mirrorpo.envs import (
     ENV_NAMES,
+    TLA_ENVS,
+    TLA_FOOT_PENALTY,
     TLA_LEG4_ACTUATORS,
     TLA_PENALTY,
     EnvError,
+    fourth_foot_height,
     get_spec,
     make,
     rollout,
     rollout_single,
+    tla_foot_penalty,
 )
 
 
 def test_specs_and_spaces():
-    assert set(ENV_NAMES) == {"ant", "three_legged_ant", "hopper"}
+    assert set(ENV_NAMES) == {"ant", *TLA_ENVS, "hopper"}
     assert (get_spec("ant").obs_dim, get_spec("ant").act_dim) == (27, 8)
     assert (get_spec("three_legged_ant").obs_dim, get_spec("three_legged_ant").act_dim) == (27, 8)
     assert (get_spec("hopper").obs_dim, get_spec("hopper").act_dim) == (11, 3)
@@ -53,6 +57,53 @@ def test_tla_penalty_is_exactly_fourth_leg_actuation():
     np.testing.assert_allclose(diff, expected, rtol=1e-5, atol=1e-5)
     assert diff[0] == pytest.approx(0.0, abs=1e-6) and diff[2] == pytest.approx(0.0, abs=1e-6)
     assert diff[1] > 0.1
+
+
+def test_foot_penalty_formula_on_hand_made_heights():
+    heights = jnp.array([0.08, 0.14, 0.2, 0.5, -0.1])  # on the ground, half-way, clear, high, below
+    np.testing.assert_allclose(np.asarray(tla_foot_penalty(heights)), TLA_FOOT_PENALTY * np.array([1, 0.5, 0, 0, 1]),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_fourth_foot_height_against_the_rotation_matrix():
+    """z of link 8's position + R(q)·(0.4, −0.4, 0), R from a float64 NumPy quaternion, on random poses."""
+    rng = np.random.default_rng(0)
+    pos, rot = rng.normal(size=(5, 9, 3)), rng.normal(size=(5, 9, 4))
+    rot /= np.linalg.norm(rot, axis=-1, keepdims=True)
+    expected = []
+    for p, q in zip(pos[:, 8], rot[:, 8]):
+        w, x, y, z = q
+        r = np.array([[1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+                      [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+                      [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)]])
+        expected.append((p + r @ np.array([0.4, -0.4, 0.0]))[2])
+    got = fourth_foot_height(jnp.asarray(pos, jnp.float32), jnp.asarray(rot, jnp.float32))
+    np.testing.assert_allclose(np.asarray(got), expected, rtol=1e-5, atol=1e-5)
+
+
+def test_tla_variants_charge_the_foot_or_disable_the_leg():
+    ant, foot, disabled = make("ant"), make("three_legged_ant_foot"), make("three_legged_ant_disabled")
+    keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    actions = jax.random.uniform(jax.random.PRNGKey(1), (4, 8), minval=-1, maxval=1)
+    leg4 = np.zeros(8, bool)
+    leg4[list(TLA_LEG4_ACTUATORS)] = True
+    still = jnp.where(leg4, 0.0, actions)  # the same commands with the fourth leg at rest
+
+    jitted = {}
+
+    def step(env, a):  # one compiled program per environment
+        if env not in jitted:
+            jitted[env] = jax.jit(jax.vmap(lambda k, a: env.step(env.reset(k), a)))
+        return jitted[env](keys, a)
+
+    s_ant, s_foot = step(ant, actions), step(foot, actions)
+    np.testing.assert_array_equal(np.asarray(s_ant.obs), np.asarray(s_foot.obs))  # the same physics
+    x = s_foot.pipeline_state.x
+    expected = np.asarray(tla_foot_penalty(fourth_foot_height(x.pos, x.rot)))
+    np.testing.assert_allclose(np.asarray(s_ant.reward - s_foot.reward), expected, rtol=1e-5, atol=1e-5)
+    s_off, s_still = step(disabled, actions), step(ant, still)  # commands on the fourth leg have no effect
+    np.testing.assert_allclose(np.asarray(s_off.obs), np.asarray(s_still.obs), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(s_off.reward), np.asarray(s_still.reward), atol=1e-5)
 
 
 @pytest.fixture(scope="module")

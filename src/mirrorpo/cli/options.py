@@ -49,6 +49,8 @@ class Env(str, Enum):
 
     ant = "ant"
     three_legged_ant = "three_legged_ant"
+    three_legged_ant_foot = "three_legged_ant_foot"
+    three_legged_ant_disabled = "three_legged_ant_disabled"
     hopper = "hopper"
 
 

@@ -7,15 +7,20 @@ from mirrorpo.envs.core import (
     DEFAULT_BACKEND,
     ENV_NAMES,
     SPECS,
+    TLA_ENVS,
+    TLA_FOOT_PENALTY,
     TLA_LEG4_ACTUATORS,
     TLA_PENALTY,
     EnvError,
     EnvSpec,
+    fourth_foot_height,
     get_spec,
     make,
+    tla_foot_penalty,
     tla_penalty,
 )
 from mirrorpo.envs.rollout import Rollout, rollout, rollout_single
 
-__all__ = ["BACKENDS", "DEFAULT_BACKEND", "ENV_NAMES", "SPECS", "TLA_LEG4_ACTUATORS", "TLA_PENALTY", "EnvError",
-           "EnvSpec", "Rollout", "get_spec", "make", "rollout", "rollout_single", "tla_penalty"]
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "ENV_NAMES", "SPECS", "TLA_ENVS", "TLA_FOOT_PENALTY", "TLA_LEG4_ACTUATORS",
+           "TLA_PENALTY", "EnvError", "EnvSpec", "Rollout", "fourth_foot_height", "get_spec", "make", "rollout",
+           "rollout_single", "tla_foot_penalty", "tla_penalty"]

@@ -23,6 +23,12 @@ TLA penalty: in brax's ``ant.xml`` the *first two* actuators drive the fourth le
 on top of Ant's own control cost — nothing else differs from Ant (same observation and action
 spaces, same physics, same other reward terms). The constant (10) was set so that an Ant-trained agent
 loses most of its return on TLA, as in the paper (6000 → 1700): with 2, a 1M-step Ant agent kept ≈80 %.
+
+Two other ways of making the fourth leg costly, for the fidelity study (docs/results/fidelity/):
+``three_legged_ant_foot`` charges for *using* the leg instead of commanding it —
+``TLA_FOOT_PENALTY`` per step, scaled from 0 (the fourth foot ``TLA_FOOT_CLEARANCE`` or more above the
+ground) to 1 (the foot on the ground), from the physics state — and ``three_legged_ant_disabled``
+executes 0 on the leg's two actuators whatever the policy commands (no penalty: the leg hangs).
 """
 
 from __future__ import annotations
@@ -42,6 +48,14 @@ BACKENDS = ("spring", "positional", "generalized", "mjx")
 TLA_PENALTY = 10.0
 # Indices of the fourth leg's actuators (hip_4, ankle_4) in brax's ant.xml actuator order.
 TLA_LEG4_ACTUATORS = (0, 1)
+# three_legged_ant_foot: the fourth foot (ant.xml's fourth_foot_geom, a sphere of radius 0.08 at (0.4, -0.4, 0)
+# in the frame of the link ankle_4 moves, brax's link 8) and the per-step penalty for having it on the ground.
+TLA_FOOT_LINK = 8
+TLA_FOOT_OFFSET = (0.4, -0.4, 0.0)
+TLA_FOOT_RADIUS = 0.08
+TLA_FOOT_CLEARANCE = 0.2
+TLA_FOOT_PENALTY = 12.0  # an Ant-trained agent keeps ≈ 40 % of its Ant return (measured at 2: 5808 → 5221)
+TLA_ENVS = ("three_legged_ant", "three_legged_ant_foot", "three_legged_ant_disabled")
 
 
 class EnvError(MirrorpoError):
@@ -61,6 +75,8 @@ class EnvSpec:
 SPECS = {
     "ant": EnvSpec("ant", 27, 8, 1000, False, 0.05),
     "three_legged_ant": EnvSpec("three_legged_ant", 27, 8, 1000, False, 0.05),
+    "three_legged_ant_foot": EnvSpec("three_legged_ant_foot", 27, 8, 1000, False, 0.05),
+    "three_legged_ant_disabled": EnvSpec("three_legged_ant_disabled", 27, 8, 1000, False, 0.05),
     "hopper": EnvSpec("hopper", 11, 3, 1000, True, 0.008),
 }
 ENV_NAMES = tuple(SPECS)
@@ -83,6 +99,25 @@ def tla_penalty(action):
 
     leg4 = jnp.take(action, jnp.asarray(TLA_LEG4_ACTUATORS), axis=-1)
     return TLA_PENALTY * jnp.sum(jnp.square(leg4), axis=-1)
+
+
+def fourth_foot_height(link_pos, link_rot):
+    """Height of the fourth foot's centre from the links' world positions [..., L, 3] and unit
+    quaternions (w, x, y, z) [..., L, 4]: z of pos + R(q)·TLA_FOOT_OFFSET for link TLA_FOOT_LINK."""
+    import jax.numpy as jnp
+
+    p, (w, x, y, z) = link_pos[..., TLA_FOOT_LINK, :], jnp.moveaxis(link_rot[..., TLA_FOOT_LINK, :], -1, 0)
+    ox, oy, oz = TLA_FOOT_OFFSET  # the third row of the rotation matrix of q, times the offset
+    return p[..., 2] + 2 * (x * z - w * y) * ox + 2 * (y * z + w * x) * oy + (1 - 2 * (x * x + y * y)) * oz
+
+
+def tla_foot_penalty(foot_height):
+    """TLA_FOOT_PENALTY · clip((clearance − h) / (clearance − radius), 0, 1): the full penalty with the
+    fourth foot on the ground (h = its radius), none from TLA_FOOT_CLEARANCE up."""
+    import jax.numpy as jnp
+
+    used = (TLA_FOOT_CLEARANCE - foot_height) / (TLA_FOOT_CLEARANCE - TLA_FOOT_RADIUS)
+    return TLA_FOOT_PENALTY * jnp.clip(used, 0.0, 1.0)
 
 
 def make(name: str, backend: str = DEFAULT_BACKEND):
@@ -134,12 +169,24 @@ def _build(name: str, backend: str):
             return self.env.step(state, jnp.clip(action, -1.0, 1.0))
 
     class _ThreeLeggedAnt(Wrapper):
-        """Ant plus ``TLA_PENALTY`` per unit squared command on the fourth leg's actuators."""
+        """Ant plus a penalty on the fourth leg (``variant``: its command, its foot on the ground, or
+        none with the leg disabled)."""
+
+        def __init__(self, env, variant: str):
+            super().__init__(env)
+            self.variant = variant
 
         def step(self, state, action):
             action = jnp.clip(action, -1.0, 1.0)
+            if self.variant == "three_legged_ant_disabled":
+                action = action.at[..., jnp.asarray(TLA_LEG4_ACTUATORS)].set(0.0)
             nstate = self.env.step(state, action)
-            penalty = tla_penalty(action)
+            if self.variant == "three_legged_ant":
+                penalty = tla_penalty(action)
+            elif self.variant == "three_legged_ant_foot":
+                penalty = tla_foot_penalty(fourth_foot_height(nstate.pipeline_state.x.pos, nstate.pipeline_state.x.rot))
+            else:
+                penalty = jnp.zeros(())
             metrics = dict(nstate.metrics)
             metrics["tla_penalty"] = -penalty
             return nstate.replace(reward=nstate.reward - penalty, metrics=metrics)
@@ -151,8 +198,8 @@ def _build(name: str, backend: str):
             return state.replace(metrics=metrics)
 
     with _devices_of_this_process():
-        if name in ("ant", "three_legged_ant"):
+        if name == "ant" or name in TLA_ENVS:
             base = brax_envs.get_environment("ant", backend=backend, terminate_when_unhealthy=False)
         else:
             base = brax_envs.get_environment("hopper", backend=backend)
-    return _ThreeLeggedAnt(base) if name == "three_legged_ant" else _Clipped(base)
+    return _ThreeLeggedAnt(base, name) if name in TLA_ENVS else _Clipped(base)
