@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from mirrorpo.agents import load_agent, shipped
 from mirrorpo.agents.checkpoint import sha256_file
 
 EPISODES = 6  # full-length episodes per re-measurement (one batch)
+FIDELITY_AGENTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "fidelity" / "agents"
 
 
 def test_manifest_lists_the_four_agents_with_hashes():
@@ -33,6 +35,20 @@ def test_manifest_has_the_structure_of_the_paper():
     assert orig_ant > orig_tla + 500  # the original agent pays heavily for its fourth leg on TLA
     assert target_tla >= 1.8 * orig_tla
     assert r["hopper_expert"]["hopper"]["mean"] >= 2 * r["hopper_bad"]["hopper"]["mean"]
+
+
+def test_fidelity_candidate_targets_have_the_structure_of_the_paper_on_their_environments():
+    """The TLA targets retrained for the fidelity study: files as the manifest says, and on each one's
+    environment the original agent pays for its fourth leg while the target does not."""
+    m = json.loads((FIDELITY_AGENTS / "manifest.json").read_text())
+    original, orig_ant = m["original_agent"]["returns"], shipped.entry("ant_original")["returns"]["ant"]["mean"]
+    assert {a["env"] for a in m["agents"]} == {"three_legged_ant_foot", "three_legged_ant_disabled"}
+    for a in m["agents"]:
+        assert sha256_file(FIDELITY_AGENTS / a["file"]) == a["sha256"] and a["training_command"]
+        _params, meta = load_agent(str(FIDELITY_AGENTS / a["name"]), a["env"])
+        assert meta["env"] == a["env"]
+        assert orig_ant > original[a["env"]]["mean"] + 500
+        assert a["returns"][a["env"]]["mean"] >= 1.8 * original[a["env"]]["mean"]
 
 
 def test_cli_list_json():
