@@ -171,8 +171,11 @@ class Bench:
     def cached_cell(self, algo: str, variant: str) -> dict:
         """A finished cell's record; an error if it was searched over another grid than this run's."""
         path = self.cell_path(algo, variant)
+        return self._checked_cell(path, path.read_text(), algo)
+
+    def _checked_cell(self, path: Path, text: str, algo: str) -> dict:
         try:
-            record = json.loads(path.read_text())
+            record = json.loads(text)
             searched = [entry["hparams"] for entry in record["search"]]
         except (json.JSONDecodeError, KeyError, TypeError) as exc:
             raise MirrorpoError(f"{path} is not a finished cell ({type(exc).__name__}: {exc}); delete it to "
@@ -191,13 +194,14 @@ class Bench:
         have = {(r["algo"], r["variant"]) for r in records}
         others, left_out = [], 0
         for path in sorted((self.out / "cells").glob("*/*.json")):
-            try:
-                algo, variant = json.loads(path.read_text())["algo"], path.parent.name
+            try:  # each file read once
+                text = path.read_text()
+                algo, variant = json.loads(text)["algo"], path.parent.name
                 if (algo, variant) in have:
                     continue
                 if self.cell_path(algo, variant) != path:
                     raise MirrorpoError(f"{path} holds the cell of {algo}")
-                record = self.cached_cell(algo, variant)
+                record = self._checked_cell(path, text, algo)
             except (MirrorpoError, json.JSONDecodeError, KeyError, TypeError):
                 left_out += 1
                 continue
