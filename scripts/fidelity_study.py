@@ -40,6 +40,7 @@ WIDER_GRIDS = WIDE_GRIDS + ["dpo.beta=0.1,1,10,100", "rdpo.beta=0.1,1,10,100", "
 
 V2 = {"uniform_weight": 0.05}  # the adopted suite's likelihood (with WIDE_GRIDS: the floor-0.05+grids-wide row)
 AGENTS = "docs/results/fidelity/agents"  # the TLA targets retrained on the candidates' environments
+POLICY_AGENTS = "docs/results/fidelity/agents-policy"  # both TLA agents retrained with brax's policy network
 
 # name: (what changes, SuiteTask fields, --grid entries[, TrainConfig fields])
 CANDIDATES = {
@@ -60,6 +61,14 @@ CANDIDATES = {
     "v2+leg4-disabled": ("suite v2 on three_legged_ant_disabled: the fourth leg executes nothing, no penalty",
                          {**V2, "env_name": "three_legged_ant_disabled",
                           "agent_files": (f"{AGENTS}/tla_target_disabled", "ant_original")}, WIDE_GRIDS),
+    # candidate 2 on v2: brax's PPO network (4 × 32 swish, state-dependent σ = softplus + 0.001), with and
+    # without tanh squashing; both TLA agents retrained with it (scripts/train_agents.sh)
+    "v2+policy-sd": ("suite v2 with agents whose σ depends on the state (clipped Gaussian, brax's network)",
+                     {**V2, "agent_files": tuple(f"{POLICY_AGENTS}/{a}_sd" for a in ("tla_target", "ant_original"))},
+                     WIDE_GRIDS),
+    "v2+policy-tanh-sd": ("suite v2 with brax's tanh-squashed Gaussian policy, σ state-dependent",
+                          {**V2, "agent_files": tuple(f"{POLICY_AGENTS}/{a}_tanh_sd"
+                                                      for a in ("tla_target", "ant_original"))}, WIDE_GRIDS),
     "po-keeps-adam": ("DPO / IPO / R-DPO's PO phase continues SFT's Adam state (one 12-epoch run)", {}, [],
                       {"po_keeps_optimizer": True}),
 }
@@ -72,7 +81,8 @@ def run_candidate(name: str, root: Path, seeds: int, seed: int) -> dict:
     task = dataclasses.replace(get_task("tla", "v1"), **fields)  # from the v1 suite (the v2+ candidates set v2's floor)
     out = root / name
     out.mkdir(parents=True, exist_ok=True)
-    shared = Path(f"out/fidelity-data-seed{seed}" + (f"-{fields['env_name']}" if "env_name" in fields else ""))
+    own = fields.get("env_name") or (Path(fields["agent_files"][0]).name if "agent_files" in fields else None)
+    shared = Path(f"out/fidelity-data-seed{seed}" + (f"-{own}" if own else ""))
     shared.mkdir(parents=True, exist_ok=True)
     if not (out / "data").exists():
         (out / "data").symlink_to(shared.resolve(), target_is_directory=True)
@@ -119,7 +129,7 @@ def diagnose(bench: Bench, records: list[dict]) -> dict:
     chosen = {r["algo"]: r["hparams"] for r in records if r["variant"] == "base"}
     start = task.initial_params(jax.random.PRNGKey(0))
     keys = jax.random.split(jax.random.PRNGKey(bench.seed + 11), preset.eval_episodes)
-    mean_actions = jax.jit(lambda trainable, obs: distribution(task.full_params(trainable), obs)[0])
+    dist = jax.jit(lambda trainable, obs: distribution(task.full_params(trainable), obs))
     out = {}
     for algo in ("sft", *PUSH_AWAY):
         spec, objective = registry_objective(algo)
@@ -132,9 +142,10 @@ def diagnose(bench: Bench, records: list[dict]) -> dict:
             lp = np.asarray(jax.vmap(task.step_logp, in_axes=(None, 0, 0))(params, obs, act))
             mask = np.arange(lp.shape[1]) < np.asarray(n)[:, None]
             row[f"logp_per_coordinate_{side}"] = float(lp[mask].mean() / task.tokens_per_step)
-            moved = np.abs(np.asarray(mean_actions(params, obs)) - np.asarray(mean_actions(start, obs)))
-            row[f"mean_shift_{side}"] = float(moved[mask].mean())
-        row["sigma"] = float(np.exp(np.asarray(params["log_std"])).mean())
+            (mu, sigma), (mu0, sigma0) = dist(params, obs), dist(start, obs)
+            row[f"mean_shift_{side}"] = float(np.abs(np.asarray(mu) - np.asarray(mu0))[mask].mean())
+            row[f"sigma_{side}"] = float(np.asarray(sigma)[mask].mean())
+            row[f"sigma_start_{side}"] = float(np.asarray(sigma0)[mask].mean())
         r = rollout(task.env, task.eval_policy, task.full_params(params), keys, preset.eval_horizon)
         ret, pen = np.asarray(r.returns), leg4_penalty(task, params, r, keys, preset.eval_horizon)
         row.update(eval_return=float(ret.mean()), leg4_penalty=float(pen.mean()),

@@ -16,6 +16,13 @@ fidelity study's candidates), picked the same way on ENV, as ``tla_target_<ENV s
 
     .venv/bin/python scripts/ship_agents.py --tla-candidates tla_foot:three_legged_ant_foot \
         --out docs/results/fidelity/agents
+
+``--policy-candidates KIND,...`` ships both TLA agents retrained with another policy parametrisation (runs
+``ant_<KIND>`` and ``tla_<KIND>``), picked as above, as ``ant_original_<tag>`` and ``tla_target_<tag>``
+(tag: sd, tanh_sd):
+
+    .venv/bin/python scripts/ship_agents.py --policy-candidates tanh_gaussian_sd,gaussian_sd \
+        --out docs/results/fidelity/agents-policy
 """
 
 from __future__ import annotations
@@ -56,6 +63,8 @@ def main() -> None:
     ap.add_argument("--bad-ratio", type=float, default=0.4, help="hopper_bad's target fraction of the expert")
     ap.add_argument("--bad-max", type=float, default=0.45, help="hopper_bad's largest fraction of the expert")
     ap.add_argument("--tla-candidates", default="", help="RUN:ENV,...: ship only TLA targets trained on these envs")
+    ap.add_argument("--policy-candidates", default="",
+                    help="KIND,...: ship only both TLA agents retrained with these policy kinds")
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
 
@@ -77,6 +86,13 @@ def main() -> None:
         runs = [entry.split(":") for entry in args.tla_candidates.split(",")]
         picks = [(f"tla_target_{env.removeprefix('three_legged_ant_')}", refine(candidates(run), env), ["ant", env])
                  for run, env in runs]
+    elif args.policy_candidates:
+        picks = []
+        for kind in args.policy_candidates.split(","):
+            tag = kind.replace("gaussian_sd", "sd")  # sd, tanh_sd
+            picks += [(f"ant_original_{tag}", refine(candidates(f"ant_{kind}"), "ant"), ["ant", "three_legged_ant"]),
+                      (f"tla_target_{tag}", refine(candidates(f"tla_{kind}"), "three_legged_ant"),
+                       ["ant", "three_legged_ant"])]
     else:
         ant = refine(candidates(args.ant_run), "ant")
         tla = refine(candidates(args.tla_run), "three_legged_ant")
@@ -105,13 +121,14 @@ def main() -> None:
         run_cmd = next((ln.strip() for ln in (ROOT / TRAIN_CMD).read_text().splitlines()
                         if f"--out runs/agents/{m['path'].parent.name} " in ln), "")
         run_cmd = run_cmd.replace("$MP", "mirrorpo").removeprefix("nice -n 19 ").rstrip(" \\")
+        policy_kind = meta.get("policy_kind", "gaussian")
         keep = {k: v for k, v in meta.items() if k not in ("sha256", "file", "format", "obs_dim", "act_dim", "policy_hidden")}
         keep.update({"name": name, "source_checkpoint": str(m["path"].relative_to(ROOT)), "returns": returns,
                      "returns_deterministic": det})
         new = checkpoint.save(args.out / name, params, keep)
         assert new["sha256"] == meta["sha256"]
         agents.append({
-            "name": name, "env": meta["env"], "backend": meta.get("backend", DEFAULT_BACKEND),
+            "name": name, "env": meta["env"], "backend": meta.get("backend", DEFAULT_BACKEND), "policy_kind": policy_kind,
             "file": f"{name}.safetensors", "sha256": new["sha256"], "steps": meta["steps"], "seed": meta["seed"],
             "training_command": meta.get("command") or run_cmd, "training_script": TRAIN_CMD,
             "train_time_s": meta.get("train_time_s"), "source_checkpoint": str(m["path"].relative_to(ROOT)),
@@ -132,6 +149,9 @@ def main() -> None:
         returns, det = returns_on("ant_original", params, meta["backend"], [env for _, env in runs])
         manifest["original_agent"] = {"name": "ant_original", "returns": returns, "returns_deterministic": det}
         manifest["evaluation"]["command"] = f"scripts/ship_agents.py --tla-candidates {args.tla_candidates} " \
+                                            f"--out {args.out} --episodes {args.episodes}"
+    if args.policy_candidates:
+        manifest["evaluation"]["command"] = f"scripts/ship_agents.py --policy-candidates {args.policy_candidates} " \
                                             f"--out {args.out} --episodes {args.episodes}"
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
     print(json.dumps({a["name"]: {e: round(r["mean"], 1) for e, r in a["returns"].items()} for a in agents}))

@@ -29,3 +29,13 @@ nice -n 19 $MP agents train --env three_legged_ant_foot --out runs/agents/tla_fo
 nice -n 19 $MP agents train --env three_legged_ant_disabled --out runs/agents/tla_disabled --steps 8000000 --seed 1 \
   --checkpoint-every 500000 > runs/agents/tla_disabled.out 2>&1 &
 wait
+# The fidelity study's candidate 2 (docs/results/fidelity/agents/): both TLA agents retrained with brax's PPO
+# network (4 × 32 swish, state-dependent σ), tanh-squashed and clipped; the original on Ant with the Ant run's
+# seed, the target on TLA with the TLA run's, then `scripts/ship_agents.py --policy-candidates`.
+for kind in tanh_gaussian_sd gaussian_sd; do
+  nice -n 5 $MP agents train --env ant --out "runs/agents/ant_$kind" --steps 5000000 --seed 0 --policy "$kind" \
+    --checkpoint-every 500000 > "runs/agents/ant_$kind.out" 2>&1 &
+  nice -n 5 $MP agents train --env three_legged_ant --out "runs/agents/tla_$kind" --steps 8000000 --seed 1 \
+    --policy "$kind" --checkpoint-every 500000 > "runs/agents/tla_$kind.out" 2>&1 &
+  wait
+done

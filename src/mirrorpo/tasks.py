@@ -98,7 +98,7 @@ class SuiteTask:
         return step_log_probs(self.full_params(trainable), obs, actions, uniform_weight=self.uniform_weight)
 
     def initial_params(self, key: jax.Array) -> dict:
-        """Trainable part (actor, log_std) of the policy PO starts from."""
+        """Trainable part (the network, and log_std where σ is state-independent) of the policy PO starts from."""
         if not self.random_init:
             params = self.agents[1][0]
             return {k: v for k, v in params.items() if k not in FROZEN}
@@ -107,7 +107,7 @@ class SuiteTask:
 
         spec, meta = get_spec(self.env), self.agents[0][1]
         hidden = tuple(meta.get("policy_hidden", (64, 64)))
-        params = init_policy(key, spec.obs_dim, spec.act_dim, hidden)
+        params = init_policy(key, spec.obs_dim, spec.act_dim, hidden, kind=meta.get("policy_kind", "gaussian"))
         return {k: v for k, v in params.items() if k not in FROZEN}
 
     # -- evaluation ------------------------------------------------------------------------------

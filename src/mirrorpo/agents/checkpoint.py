@@ -22,21 +22,40 @@ class CheckpointError(MirrorpoError):
 
 
 def flatten(params) -> dict[str, np.ndarray]:
-    out = {"obs_mean": params["obs_mean"], "obs_std": params["obs_std"], "log_std": params["log_std"]}
-    for i, layer in enumerate(params["actor"]):
-        out[f"actor/{i}/w"] = layer["w"]
-        out[f"actor/{i}/b"] = layer["b"]
+    """Flat arrays: the vectors as they are, a network's layers as ``<net>/<i>/{w,b}``."""
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, list):
+            out.update({f"{key}/{i}/{f}": layer[f] for i, layer in enumerate(value) for f in ("w", "b")})
+        else:
+            out[key] = value
     return {k: np.ascontiguousarray(np.asarray(v, np.float32)) for k, v in out.items()}
 
 
 def unflatten(flat: dict[str, np.ndarray]) -> dict[str, Any]:
     import jax.numpy as jnp
 
-    n = len([k for k in flat if k.startswith("actor/") and k.endswith("/w")])
-    return {"obs_mean": jnp.asarray(flat["obs_mean"]), "obs_std": jnp.asarray(flat["obs_std"]),
-            "log_std": jnp.asarray(flat["log_std"]),
-            "actor": [{"w": jnp.asarray(flat[f"actor/{i}/w"]), "b": jnp.asarray(flat[f"actor/{i}/b"])}
-                      for i in range(n)]}
+    params: dict[str, Any] = {k: jnp.asarray(v) for k, v in flat.items() if "/" not in k}
+    for net in sorted({k.split("/")[0] for k in flat if "/" in k}):
+        n = len([k for k in flat if k.startswith(f"{net}/") and k.endswith("/w")])
+        params[net] = [{"w": jnp.asarray(flat[f"{net}/{i}/w"]), "b": jnp.asarray(flat[f"{net}/{i}/b"])}
+                       for i in range(n)]
+    return params
+
+
+def _network(flat: dict[str, np.ndarray]) -> str | None:
+    """The name of the policy network among flat arrays (``POLICY_KINDS``' values), or None."""
+    from mirrorpo.agents.policy import POLICY_KINDS
+
+    return next((net for net in POLICY_KINDS.values() if f"{net}/0/w" in flat), None)
+
+
+def _act_dim(flat: dict[str, np.ndarray], net: str) -> int:
+    """Action size: ``log_std``'s for the state-independent policy, half the last layer's outputs else."""
+    if "log_std" in flat:
+        return int(flat["log_std"].shape[0])
+    n = len([k for k in flat if k.startswith(f"{net}/") and k.endswith("/w")])
+    return int(flat[f"{net}/{n - 1}/b"].shape[0]) // 2
 
 
 def sha256_file(path: Path) -> str:
@@ -58,15 +77,20 @@ def save(path: str | Path, params, metadata: dict) -> dict:
 
     st_path, js_path = _paths(path)
     st_path.parent.mkdir(parents=True, exist_ok=True)
+    from mirrorpo.agents.policy import POLICY_KINDS, policy_kind
+
     flat = flatten(params)
     blob = st_save(flat)
     atomic_write_bytes(st_path, blob)
     meta = dict(metadata)
+    kind = policy_kind(params)
+    net = POLICY_KINDS[kind]
     meta.update({
         "format": FORMAT,
+        "policy_kind": kind,
         "obs_dim": int(flat["obs_mean"].shape[0]),
-        "act_dim": int(flat["log_std"].shape[0]),
-        "policy_hidden": [int(flat[f"actor/{i}/w"].shape[1]) for i in range(len(params["actor"]) - 1)],
+        "act_dim": _act_dim(flat, net),
+        "policy_hidden": [int(flat[f"{net}/{i}/w"].shape[1]) for i in range(len(params[net]) - 1)],
         "sha256": hashlib.sha256(blob).hexdigest(),
         "file": st_path.name,
     })
@@ -106,10 +130,12 @@ def load(path: str | Path, env: str | None = None) -> tuple[dict, dict]:
         flat = st_load(blob)
     except (SafetensorError, ValueError, OSError) as exc:
         raise CheckpointError(f"checkpoint '{st_path}' cannot be read ({exc}).") from None
-    needed = {"obs_mean", "obs_std", "log_std", "actor/0/w", "actor/0/b"}
+    net = _network(flat)
+    needed = {"obs_mean", "obs_std", f"{net or 'actor'}/0/w", f"{net or 'actor'}/0/b"} | (
+        {"log_std"} if net in (None, "actor") else set())
     if not needed <= set(flat):
         raise CheckpointError(f"checkpoint '{st_path}' lacks arrays {sorted(needed - set(flat))}.")
-    obs_dim, act_dim = flat["obs_mean"].shape[0], flat["log_std"].shape[0]
+    obs_dim, act_dim = flat["obs_mean"].shape[0], _act_dim(flat, net)
     if (obs_dim, act_dim) != (meta.get("obs_dim"), meta.get("act_dim")):
         raise CheckpointError(f"checkpoint '{st_path}' arrays ({obs_dim}/{act_dim}) disagree with its metadata.")
     if env is not None:

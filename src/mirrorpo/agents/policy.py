@@ -1,10 +1,16 @@
-"""The Gaussian policy and its trajectory log-likelihood (docs/design.md §2).
+"""The Gaussian policies and their trajectory log-likelihood (docs/design.md §2).
 
-Policy (purejaxrl style): observations are normalised with stored running statistics
-(``obs_mean``, ``obs_std``, clipped to ±``OBS_CLIP``), a tanh MLP gives the action mean μ(s), and a
-state-independent ``log_std`` gives σ. Sampled actions are ``μ + σ·ε``; deterministic actions are μ.
-The environment executes ``clip(action, -1, 1)`` and rollouts store the clipped action (no tanh
-squashing: clipping, documented here and in docs/envs.md).
+Observations are normalised with stored running statistics (``obs_mean``, ``obs_std``, clipped to
+±``OBS_CLIP``). Three kinds of policy (``POLICY_KINDS``), told apart by the key of their network:
+
+- ``gaussian`` (``actor`` + ``log_std``; purejaxrl style, the shipped agents): a tanh MLP gives the mean
+  μ(s), a state-independent ``log_std`` gives σ; executed action ``clip(μ + σ·ε, −1, 1)``.
+- ``gaussian_sd`` (``actor_sd``; brax's PPO network): one swish MLP gives (μ(s), ρ(s)) and a
+  *state-dependent* σ(s) = softplus(ρ(s)) + ``MIN_STD``; executed action ``clip(μ + σ·ε, −1, 1)``.
+- ``tanh_gaussian_sd`` (``actor_tanh_sd``; brax's policy of the paper's time): the same network, with
+  the Gaussian squashed: executed action ``tanh(μ + σ·ε)``.
+
+Deterministic actions use ε = 0. Rollouts store the executed action.
 
 Probability convention (docs/design.md §2 — probabilities in (0, 1]): the per-step probability of a stored
 action a ∈ [-1, 1]^A is the probability, under the clipped Gaussian, of the action's *bin* at
@@ -13,7 +19,9 @@ resolution ``RESOLUTION`` = h, independently per dimension:
     P(a_i) = Φ((u_i − μ_i)/σ_i) − Φ((l_i − μ_i)/σ_i),  [l_i, u_i] = [a_i − h/2, a_i + h/2],
 
 where a bin that touches a bound of the action range extends to ±∞ (clipping sends the whole tail
-there). ``log π(a|s) = Σ_i log P(a_i)`` ≤ 0. It is computed in log space with ``log_ndtr`` and a
+there). For a tanh-squashed policy the bin is mapped back through the squashing, [atanh(l_i), atanh(u_i)]
+(tanh is monotone, so this is the exact probability of the bin), again with ±∞ at the bounds.
+``log π(a|s) = Σ_i log P(a_i)`` ≤ 0. It is computed in log space with ``log_ndtr`` and a
 stable log-diff-exp, evaluated in the left tail (by symmetry) so it stays finite and differentiable
 far in the tails. :func:`step_log_probs` is the one function every loss uses.
 """
@@ -28,6 +36,10 @@ import jax.numpy as jnp
 RESOLUTION = 0.05  # bin width h of the action-probability convention
 OBS_CLIP = 10.0
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+MIN_STD = 1e-3  # brax's minimum scale of the state-dependent policies
+MAX_STD = float(jnp.exp(LOG_STD_MAX))
+ATANH_EDGE = 1.0 - 1e-6  # a stored tanh action is clipped to ±ATANH_EDGE before atanh
+POLICY_KINDS = {"gaussian": "actor", "gaussian_sd": "actor_sd", "tanh_gaussian_sd": "actor_tanh_sd"}
 _FAR = 1e3  # stands in for ±∞ at the edge bins (finite so gradients stay finite)
 
 Params = dict[str, Any]
@@ -44,20 +56,31 @@ def init_mlp(key: jax.Array, sizes: tuple[int, ...], last_scale: float = 1.0) ->
     return layers
 
 
-def mlp(layers, x: jax.Array) -> jax.Array:
+def mlp(layers, x: jax.Array, activation=jnp.tanh) -> jax.Array:
     for layer in layers[:-1]:
-        x = jnp.tanh(x @ layer["w"] + layer["b"])
+        x = activation(x @ layer["w"] + layer["b"])
     return x @ layers[-1]["w"] + layers[-1]["b"]
 
 
+def policy_kind(params: Params) -> str:
+    """The kind of a policy (a key of ``POLICY_KINDS``), from the name of its network."""
+    for kind, net in POLICY_KINDS.items():
+        if net in params:
+            return kind
+    raise KeyError(f"not a policy: none of {sorted(POLICY_KINDS.values())} among {sorted(params)}")
+
+
 def init_policy(key: jax.Array, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (64, 64),
-                init_log_std: float = -0.5) -> Params:
-    return {
-        "obs_mean": jnp.zeros((obs_dim,), jnp.float32),
-        "obs_std": jnp.ones((obs_dim,), jnp.float32),
-        "actor": init_mlp(key, (obs_dim, *hidden, act_dim), last_scale=0.01),
-        "log_std": jnp.full((act_dim,), init_log_std, jnp.float32),
-    }
+                init_log_std: float = -0.5, kind: str = "gaussian") -> Params:
+    """A fresh policy of ``kind``; a state-dependent one starts with σ(s) ≈ exp(``init_log_std``)."""
+    params = {"obs_mean": jnp.zeros((obs_dim,), jnp.float32), "obs_std": jnp.ones((obs_dim,), jnp.float32)}
+    if kind == "gaussian":
+        return {**params, "actor": init_mlp(key, (obs_dim, *hidden, act_dim), last_scale=0.01),
+                "log_std": jnp.full((act_dim,), init_log_std, jnp.float32)}
+    layers = init_mlp(key, (obs_dim, *hidden, 2 * act_dim), last_scale=0.01)
+    rho = jnp.log(jnp.expm1(jnp.exp(init_log_std) - MIN_STD))  # softplus(ρ) + MIN_STD = exp(init_log_std)
+    layers[-1]["b"] = layers[-1]["b"].at[act_dim:].set(rho)
+    return {**params, POLICY_KINDS[kind]: layers}
 
 
 def normalize(params: Params, obs: jax.Array) -> jax.Array:
@@ -65,18 +88,27 @@ def normalize(params: Params, obs: jax.Array) -> jax.Array:
 
 
 def distribution(params: Params, obs: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """(μ, σ) of the Gaussian policy at observations [..., O] → ([..., A], [A])."""
-    mu = mlp(params["actor"], normalize(params, obs))
-    sigma = jnp.exp(jnp.clip(params["log_std"], LOG_STD_MIN, LOG_STD_MAX))
-    return mu, jnp.broadcast_to(sigma, mu.shape)
+    """(μ, σ) of the (pre-squashing) Gaussian at observations [..., O] → ([..., A], [..., A])."""
+    kind = policy_kind(params)
+    if kind == "gaussian":
+        mu = mlp(params["actor"], normalize(params, obs))
+        sigma = jnp.exp(jnp.clip(params["log_std"], LOG_STD_MIN, LOG_STD_MAX))
+        return mu, jnp.broadcast_to(sigma, mu.shape)
+    out = mlp(params[POLICY_KINDS[kind]], normalize(params, obs), jax.nn.swish)
+    mu, rho = jnp.split(out, 2, axis=-1)
+    return mu, jnp.minimum(jax.nn.softplus(rho) + MIN_STD, MAX_STD)
+
+
+def squash(params: Params, raw: jax.Array) -> jax.Array:
+    """The executed action of a raw Gaussian sample: tanh for a tanh policy, else clipping to [−1, 1]."""
+    return jnp.tanh(raw) if policy_kind(params) == "tanh_gaussian_sd" else jnp.clip(raw, -1.0, 1.0)
 
 
 def act(params: Params, obs: jax.Array, key: jax.Array, deterministic: bool | jax.Array = False) -> jax.Array:
-    """Executed action clip(μ + σ·ε, -1, 1) (or clip(μ) when deterministic)."""
+    """Executed action squash(μ + σ·ε) (or squash(μ) when deterministic)."""
     mu, sigma = distribution(params, obs)
     eps = jax.random.normal(key, mu.shape, mu.dtype)
-    raw = jnp.where(deterministic, mu, mu + sigma * eps)
-    return jnp.clip(raw, -1.0, 1.0)
+    return squash(params, jnp.where(deterministic, mu, mu + sigma * eps))
 
 
 def mean_action(params: Params, obs: jax.Array, key: jax.Array) -> jax.Array:
@@ -106,17 +138,21 @@ def log_interval_prob(z_lo: jax.Array, z_hi: jax.Array) -> jax.Array:
 
 
 def action_log_prob_dims(mu: jax.Array, sigma: jax.Array, action: jax.Array, resolution: float = RESOLUTION,
-                         uniform_weight: float = 0.0) -> jax.Array:
+                         uniform_weight: float = 0.0, tanh: bool = False) -> jax.Array:
     """Per-dimension log-probability of each action's bin [..., A] (all ≤ 0).
 
     ``uniform_weight`` = w > 0 mixes each coordinate's clipped Gaussian with the uniform distribution
     on [−1, 1]: P(a_i) = (1 − w)·P_gauss(bin) + w·|bin ∩ [−1, 1]| / 2. A product of per-coordinate
     mixtures is still a distribution, so every probability stays in (0, 1], and log P(a_i) is
     bounded below by log(w·h/4) (an edge bin is half as wide): a loss can no longer push a rejected
-    action's log-probability to −∞, and its gradient there fades instead of staying at full size."""
+    action's log-probability to −∞, and its gradient there fades instead of staying at full size.
+    ``tanh``: μ, σ are those of the pre-squashing Gaussian, and the bin is mapped through atanh."""
     half = 0.5 * resolution
-    lo = jnp.where(action - half <= -1.0, -_FAR, action - half)
-    hi = jnp.where(action + half >= 1.0, _FAR, action + half)
+    lo, hi = action - half, action + half
+    if tanh:
+        lo, hi = (jnp.arctanh(jnp.clip(b, -ATANH_EDGE, ATANH_EDGE)) for b in (lo, hi))
+    lo = jnp.where(action - half <= -1.0, -_FAR, lo)
+    hi = jnp.where(action + half >= 1.0, _FAR, hi)
     gauss = jnp.minimum(log_interval_prob((lo - mu) / sigma, (hi - mu) / sigma), 0.0)
     if not uniform_weight:
         return gauss
@@ -129,7 +165,8 @@ def step_log_probs(params: Params, obs: jax.Array, actions: jax.Array, resolutio
                    uniform_weight: float = 0.0) -> jax.Array:
     """log π(a_t|s_t) per step: (params, obs [..., T, O], actions [..., T, A]) → [..., T], each ≤ 0."""
     mu, sigma = distribution(params, obs)
-    return action_log_prob_dims(mu, sigma, actions, resolution, uniform_weight).sum(axis=-1)
+    tanh = policy_kind(params) == "tanh_gaussian_sd"
+    return action_log_prob_dims(mu, sigma, actions, resolution, uniform_weight, tanh).sum(axis=-1)
 
 
 def trajectory_log_likelihood(params: Params, obs: jax.Array, actions: jax.Array, lengths: jax.Array,
@@ -142,7 +179,8 @@ def trajectory_log_likelihood(params: Params, obs: jax.Array, actions: jax.Array
 
 
 def gaussian_log_density(params: Params, obs: jax.Array, raw_actions: jax.Array) -> jax.Array:
-    """Log-density of unclipped actions (used by PPO's ratio only, not by the PO losses)."""
+    """Log-density of raw (pre-clipping / pre-tanh) actions; PPO's ratio only, not the PO losses (the
+    tanh's Jacobian depends on the raw action alone, so it cancels in the ratio)."""
     mu, sigma = distribution(params, obs)
     z = (raw_actions - mu) / sigma
     return jnp.sum(-0.5 * z**2 - jnp.log(sigma) - 0.5 * jnp.log(2 * jnp.pi), axis=-1)

@@ -23,7 +23,17 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from mirrorpo.agents.policy import gaussian_log_density, init_mlp, init_policy, mlp, normalize
+from mirrorpo.agents.policy import (
+    LOG_STD_MAX,
+    LOG_STD_MIN,
+    distribution,
+    gaussian_log_density,
+    init_mlp,
+    init_policy,
+    mlp,
+    normalize,
+    squash,
+)
 from mirrorpo.envs.core import DEFAULT_BACKEND, get_spec, make
 
 
@@ -49,6 +59,7 @@ class PPOConfig:
     policy_hidden: tuple[int, ...] = (64, 64)
     value_hidden: tuple[int, ...] = (128, 128)
     init_log_std: float = -0.5
+    policy_kind: str = "gaussian"  # agents.policy.POLICY_KINDS
 
     @property
     def steps_per_update(self) -> int:
@@ -133,7 +144,8 @@ def make_fns(cfg: PPOConfig):
 
     def init(key):
         k_pol, k_val, k_env, key = jax.random.split(key, 4)
-        policy = init_policy(k_pol, spec.obs_dim, spec.act_dim, cfg.policy_hidden, cfg.init_log_std)
+        policy = init_policy(k_pol, spec.obs_dim, spec.act_dim, cfg.policy_hidden, cfg.init_log_std,
+                             cfg.policy_kind)
         value = init_mlp(k_val, (spec.obs_dim, *cfg.value_hidden, 1), last_scale=1.0)
         env_state = reset_batch(jax.random.split(k_env, n))
         stats = ObsStats(jnp.zeros(spec.obs_dim), jnp.ones(spec.obs_dim), jnp.asarray(1e-4))
@@ -145,10 +157,10 @@ def make_fns(cfg: PPOConfig):
         rs_policy, env_state, step_count, ep_ret, key = carry
         key, k_act, k_reset = jax.random.split(key, 3)
         obs = env_state.obs
-        mu, sigma = _dist(rs_policy, obs)
+        mu, sigma = distribution(rs_policy, obs)
         raw = mu + sigma * jax.random.normal(k_act, mu.shape)
         logp = gaussian_log_density(rs_policy, obs, raw)
-        nstate = jax.vmap(env.step)(env_state, raw)  # the env clips
+        nstate = jax.vmap(env.step)(env_state, squash(rs_policy, raw))
         step_count = step_count + 1
         ep_ret = ep_ret + nstate.reward
         done = jnp.logical_or(nstate.done > 0, step_count >= cfg.episode_length)
@@ -160,11 +172,6 @@ def make_fns(cfg: PPOConfig):
         step_count = jnp.where(done, 0, step_count)
         ep_ret = jnp.where(done, 0.0, ep_ret)
         return (rs_policy, next_state, step_count, ep_ret, key), trans
-
-    def _dist(policy, obs):
-        from mirrorpo.agents.policy import distribution
-
-        return distribution(policy, obs)
 
     def value_fn(value, policy, obs):
         return mlp(value, normalize(policy, obs))[..., 0]
@@ -202,8 +209,9 @@ def make_fns(cfg: PPOConfig):
             pg = -jnp.minimum(ratio * ad, jnp.clip(ratio, 1 - cfg.clip_eps, 1 + cfg.clip_eps) * ad).mean()
             v = value_fn(val, pol, o)
             vl = 0.5 * jnp.square(v - tg).mean()
-            log_std = jnp.clip(pol["log_std"], -5.0, 2.0)
-            ent = jnp.sum(log_std + 0.5 * jnp.log(2 * jnp.pi * jnp.e))
+            # entropy of the (pre-squashing) Gaussian, averaged over the minibatch's states
+            log_std = jnp.clip(jnp.log(distribution(pol, o)[1]), LOG_STD_MIN, LOG_STD_MAX)
+            ent = jnp.sum(log_std + 0.5 * jnp.log(2 * jnp.pi * jnp.e), axis=-1).mean()
             return pg + cfg.vf_coef * vl - cfg.ent_coef * ent
 
         def epoch(carry, _):

@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from mirrorpo.cli.options import Backend, Env, JsonFlag, print_json
+from mirrorpo.cli.options import Backend, Env, JsonFlag, PolicyKind, comma_list, print_json
+from mirrorpo.errors import MirrorpoError
 
 app = typer.Typer(help="Pretrained agents: PPO training, evaluation, the shipped agents.", no_args_is_help=True)
 
@@ -31,14 +32,25 @@ def train_cmd(
     backend: Annotated[Backend, typer.Option(help="brax backend.")] = Backend.spring,
     checkpoint_every: Annotated[int, typer.Option(help="Environment steps between checkpoints.")] = 500_000,
     eval_episodes: Annotated[int, typer.Option(help="Episodes of the evaluation at each checkpoint.")] = 8,
+    policy: Annotated[PolicyKind, typer.Option(
+        help="Policy: gaussian (tanh MLP 64×64, state-independent σ, clipped), gaussian_sd or tanh_gaussian_sd "
+             "(brax's 4×32 swish network with a state-dependent σ; clipped or tanh-squashed).")] = PolicyKind.gaussian,
+    policy_hidden: Annotated[str | None, typer.Option(
+        help="Hidden layer sizes of the policy, comma-separated (default: 64,64 for gaussian, 32,32,32,32 else).")] = None,
 ) -> None:
     """Train a PPO agent, checkpointing and evaluating every --checkpoint-every steps."""
     from mirrorpo.agents.ppo import PPOConfig
     from mirrorpo.agents.train import train
     from mirrorpo.cli.progress import progress_bar
 
+    sizes = comma_list(policy_hidden, "--policy-hidden", "32,32,32,32")
+    if sizes is not None and not all(s.isdigit() and int(s) > 0 for s in sizes):
+        raise MirrorpoError(f"--policy-hidden takes positive integers (e.g. 32,32,32,32); got {policy_hidden!r}.")
+    hidden = tuple(int(h) for h in sizes) if sizes else (
+        (64, 64) if policy is PolicyKind.gaussian else (32, 32, 32, 32))
     cfg = PPOConfig(env=env.value, backend=backend.value, total_steps=steps, num_envs=num_envs,
-                    unroll_length=unroll_length, gamma=gamma, lr=lr, ent_coef=ent_coef, reward_scale=reward_scale)
+                    unroll_length=unroll_length, gamma=gamma, lr=lr, ent_coef=ent_coef, reward_scale=reward_scale,
+                    policy_hidden=hidden, policy_kind=policy.value)
     command = "mirrorpo agents " + " ".join(shlex.quote(a) for a in sys.argv[2:])
     total = cfg.num_updates * cfg.steps_per_update
     with progress_bar(f"PPO {env.value}: steps", total) as update:

@@ -54,6 +54,14 @@ class Env(str, Enum):
     hopper = "hopper"
 
 
+class PolicyKind(str, Enum):
+    """The policy parametrisations (:data:`mirrorpo.agents.policy.POLICY_KINDS`)."""
+
+    gaussian = "gaussian"
+    gaussian_sd = "gaussian_sd"
+    tanh_gaussian_sd = "tanh_gaussian_sd"
+
+
 class Backend(str, Enum):
     """brax backends (:data:`mirrorpo.envs.BACKENDS`)."""
 
