@@ -153,7 +153,12 @@ def main() -> None:
     if args.policy_candidates:
         manifest["evaluation"]["command"] = f"scripts/ship_agents.py --policy-candidates {args.policy_candidates} " \
                                             f"--out {args.out} --episodes {args.episodes}"
-    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    previous = args.out / "manifest.json"
+    if args.policy_candidates and previous.is_file():  # agents shipped by an earlier call stay listed
+        shipped = {a["name"] for a in agents}
+        agents[:0] = [a for a in json.loads(previous.read_text())["agents"] if a["name"] not in shipped]
+        manifest["evaluation"]["command"] += " (each agent's own call: see its training_command)"
+    previous.write_text(json.dumps(manifest, indent=2) + "\n")
     print(json.dumps({a["name"]: {e: round(r["mean"], 1) for e, r in a["returns"].items()} for a in agents}))
 
 

@@ -13,6 +13,7 @@ from mirrorpo.agents.checkpoint import sha256_file
 
 EPISODES = 6  # full-length episodes per re-measurement (one batch)
 FIDELITY_AGENTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "fidelity" / "agents"
+POLICY_AGENTS = FIDELITY_AGENTS.with_name("agents-policy")
 
 
 def test_manifest_lists_the_four_agents_with_hashes():
@@ -49,6 +50,21 @@ def test_fidelity_candidate_targets_have_the_structure_of_the_paper_on_their_env
         assert meta["env"] == a["env"]
         assert orig_ant > original[a["env"]]["mean"] + 500
         assert a["returns"][a["env"]]["mean"] >= 1.8 * original[a["env"]]["mean"]
+
+
+@pytest.mark.parametrize("tag, kind", [("tanh_sd", "tanh_gaussian_sd"), ("sd", "gaussian_sd")])
+def test_fidelity_policy_candidates_have_the_structure_of_the_paper(tag, kind):
+    """Both TLA agents retrained with brax's policy network: files and kind as the manifest says, and the
+    paper's structure (the original pays for its fourth leg on TLA, the target does not)."""
+    m = {a["name"]: a for a in json.loads((POLICY_AGENTS / "manifest.json").read_text())["agents"]}
+    original, target = m[f"ant_original_{tag}"], m[f"tla_target_{tag}"]
+    for a, env in ((original, "ant"), (target, "three_legged_ant")):
+        assert sha256_file(POLICY_AGENTS / a["file"]) == a["sha256"] and a["training_command"]
+        _params, meta = load_agent(str(POLICY_AGENTS / a["name"]), env)
+        assert meta["env"] == env and meta["policy_kind"] == a["policy_kind"] == kind
+    orig = original["returns"]
+    assert orig["ant"]["mean"] > orig["three_legged_ant"]["mean"] + 500
+    assert target["returns"]["three_legged_ant"]["mean"] >= 1.8 * orig["three_legged_ant"]["mean"]
 
 
 def test_cli_list_json():
