@@ -157,7 +157,7 @@ def main() -> None:
     if args.policy_candidates and previous.is_file():  # agents shipped by an earlier call stay listed
         shipped = {a["name"] for a in agents}
         agents[:0] = [a for a in json.loads(previous.read_text())["agents"] if a["name"] not in shipped]
-        manifest["evaluation"]["command"] += " (each agent's own call: see its training_command)"
+        manifest["evaluation"]["command"] += " (merged with the agents shipped by earlier calls)"
     previous.write_text(json.dumps(manifest, indent=2) + "\n")
     print(json.dumps({a["name"]: {e: round(r["mean"], 1) for e, r in a["returns"].items()} for a in agents}))
 
