@@ -83,18 +83,20 @@ def test_agents_and_data_choices_are_the_librarys():
 
     from mirrorpo.benchmark import PRESETS
     from mirrorpo.cli import app
-    from mirrorpo.cli.options import Backend, BenchPreset, Env, Family, Suite, Task
+    from mirrorpo.agents.policy import POLICY_KINDS
+    from mirrorpo.cli.options import Backend, BenchPreset, Env, Family, PolicyKind, Suite, Task
     from mirrorpo.data.generation import TASKS
     from mirrorpo.envs import BACKENDS, ENV_NAMES
     from mirrorpo.losses.mpo import FAMILIES
     from mirrorpo.tasks import SUITE_VERSIONS
 
     assert [e.value for e in Env] == list(ENV_NAMES) and [b.value for b in Backend] == list(BACKENDS)
-    assert [t.value for t in Task] == list(TASKS)
+    assert [t.value for t in Task] == list(TASKS) and [k.value for k in PolicyKind] == list(POLICY_KINDS)
     assert [p.value for p in BenchPreset] == list(PRESETS) and [s.value for s in Suite] == list(SUITE_VERSIONS)
     assert [f.value for f in Family] == [f.replace("_", "-") for f in FAMILIES]
     for argv, option in ((["agents", "train", "--env", "ants", "--out", "o"], "--env"),
                          (["agents", "train", "--env", "ant", "--out", "o", "--backend", "nope"], "--backend"),
+                         (["agents", "train", "--env", "ant", "--out", "o", "--policy", "tanh"], "--policy"),
                          (["agents", "eval", "ant_original", "--env", "ants"], "--env"),
                          (["data", "generate", "--task", "tla3", "--out", "o"], "--task"),
                          (["bench", "--task", "nope"], "--task"), (["bench", "--preset", "huge"], "--preset"),
@@ -120,6 +122,9 @@ def test_data_variants_are_spelt_as_in_the_bench():
 
 
 def test_a_bad_option_value_is_a_usage_line_not_a_traceback():
+    proc = mirrorpo("agents", "train", "--env", "ant", "--out", "o", "--policy-hidden", "32,x")
+    assert proc.returncode == 2 and "error: --policy-hidden takes positive integers" in proc.stderr
+    assert "Traceback" not in proc.stderr
     proc = mirrorpo("bench", "--seeds", "abc")
     assert proc.returncode == 2 and "Invalid value for '--seeds'" in proc.stderr and "Traceback" not in proc.stderr
     proc = mirrorpo("bench", "--no-such-option")
