@@ -28,6 +28,7 @@ far in the tails. :func:`step_log_probs` is the one function every loss uses.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import jax
@@ -37,7 +38,7 @@ RESOLUTION = 0.05  # bin width h of the action-probability convention
 OBS_CLIP = 10.0
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 MIN_STD = 1e-3  # brax's minimum scale of the state-dependent policies
-MAX_STD = float(jnp.exp(LOG_STD_MAX))
+MAX_STD = math.exp(LOG_STD_MAX)
 ATANH_EDGE = 1.0 - 1e-6  # a stored tanh action is clipped to ±ATANH_EDGE before atanh
 POLICY_KINDS = {"gaussian": "actor", "gaussian_sd": "actor_sd", "tanh_gaussian_sd": "actor_tanh_sd"}
 _FAR = 1e3  # stands in for ±∞ at the edge bins (finite so gradients stay finite)
