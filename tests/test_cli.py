@@ -81,9 +81,9 @@ def test_comma_list_keeps_sums_and_refuses_spaced_lists():
 def test_agents_and_data_choices_are_the_librarys():
     from typer.testing import CliRunner
 
+    from mirrorpo.agents.policy import POLICY_KINDS
     from mirrorpo.benchmark import PRESETS
     from mirrorpo.cli import app
-    from mirrorpo.agents.policy import POLICY_KINDS
     from mirrorpo.cli.options import Backend, BenchPreset, Env, Family, PolicyKind, Suite, Task
     from mirrorpo.data.generation import TASKS
     from mirrorpo.envs import BACKENDS, ENV_NAMES
