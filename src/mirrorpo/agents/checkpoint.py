@@ -50,14 +50,6 @@ def _network(flat: dict[str, np.ndarray]) -> str | None:
     return next((net for net in POLICY_KINDS.values() if f"{net}/0/w" in flat), None)
 
 
-def _act_dim(flat: dict[str, np.ndarray], net: str) -> int:
-    """Action size: ``log_std``'s for the state-independent policy, half the last layer's outputs else."""
-    if "log_std" in flat:
-        return int(flat["log_std"].shape[0])
-    n = len([k for k in flat if k.startswith(f"{net}/") and k.endswith("/w")])
-    return int(flat[f"{net}/{n - 1}/b"].shape[0]) // 2
-
-
 def sha256_file(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
@@ -77,7 +69,7 @@ def save(path: str | Path, params, metadata: dict) -> dict:
 
     st_path, js_path = _paths(path)
     st_path.parent.mkdir(parents=True, exist_ok=True)
-    from mirrorpo.agents.policy import POLICY_KINDS, policy_kind
+    from mirrorpo.agents.policy import POLICY_KINDS, action_dim, policy_kind
 
     flat = flatten(params)
     blob = st_save(flat)
@@ -89,7 +81,7 @@ def save(path: str | Path, params, metadata: dict) -> dict:
         "format": FORMAT,
         "policy_kind": kind,
         "obs_dim": int(flat["obs_mean"].shape[0]),
-        "act_dim": _act_dim(flat, net),
+        "act_dim": action_dim(params),
         "policy_hidden": [int(flat[f"{net}/{i}/w"].shape[1]) for i in range(len(params[net]) - 1)],
         "sha256": hashlib.sha256(blob).hexdigest(),
         "file": st_path.name,
@@ -135,7 +127,10 @@ def load(path: str | Path, env: str | None = None) -> tuple[dict, dict]:
         {"log_std"} if net in (None, "actor") else set())
     if not needed <= set(flat):
         raise CheckpointError(f"checkpoint '{st_path}' lacks arrays {sorted(needed - set(flat))}.")
-    obs_dim, act_dim = flat["obs_mean"].shape[0], _act_dim(flat, net)
+    from mirrorpo.agents.policy import action_dim
+
+    params = unflatten(flat)
+    obs_dim, act_dim = flat["obs_mean"].shape[0], action_dim(params)
     if (obs_dim, act_dim) != (meta.get("obs_dim"), meta.get("act_dim")):
         raise CheckpointError(f"checkpoint '{st_path}' arrays ({obs_dim}/{act_dim}) disagree with its metadata.")
     if env is not None:
@@ -146,4 +141,4 @@ def load(path: str | Path, env: str | None = None) -> tuple[dict, dict]:
             raise CheckpointError(
                 f"checkpoint '{st_path.name}' (trained on '{meta.get('env')}', obs {obs_dim}, act {act_dim}) does not fit "
                 f"environment '{env}' (obs {spec.obs_dim}, act {spec.act_dim}).")
-    return unflatten(flat), meta
+    return params, meta

@@ -71,6 +71,12 @@ def policy_kind(params: Params) -> str:
     raise KeyError(f"not a policy: none of {sorted(POLICY_KINDS.values())} among {sorted(params)}")
 
 
+def action_dim(params: Params) -> int:
+    """Action size: ``log_std``'s for the state-independent policy, half the network's outputs else."""
+    kind = policy_kind(params)
+    return int(params["log_std"].shape[0] if kind == "gaussian" else params[POLICY_KINDS[kind]][-1]["b"].shape[0] // 2)
+
+
 def init_policy(key: jax.Array, obs_dim: int, act_dim: int, hidden: tuple[int, ...] = (64, 64),
                 init_log_std: float = -0.5, kind: str = "gaussian") -> Params:
     """A fresh policy of ``kind``; a state-dependent one starts with σ(s) ≈ exp(``init_log_std``)."""
