@@ -103,9 +103,15 @@ def test_importing_mirrorpo_caps_the_cpu_instruction_set_unless_told_otherwise()
         return subprocess.run([sys.executable, "-c", probe], env={**clean, **env}, capture_output=True,
                               text=True, check=True).stdout.strip()
 
+    from mirrorpo import portable_xla_flags
+
     x86 = platform.machine().lower() in ("x86_64", "amd64")
-    assert flags() == ("--xla_cpu_max_isa=AVX2" if x86 else "")
-    assert flags(XLA_FLAGS="--xla_cpu_max_isa=SSE4_2") == "--xla_cpu_max_isa=SSE4_2"
+    portable = " ".join(f"--{name}={value}" for name, value in portable_xla_flags().items())
+    assert portable.startswith("--xla_cpu_max_isa=AVX2")
+    assert flags() == (portable if x86 else "")
+    if x86:  # a flag the user set is kept as given; the others are still added
+        assert flags(XLA_FLAGS="--xla_cpu_max_isa=SSE4_2").split()[0] == "--xla_cpu_max_isa=SSE4_2"
+        assert "--xla_cpu_max_isa=AVX2" not in flags(XLA_FLAGS="--xla_cpu_max_isa=SSE4_2")
     assert flags(XLA_FLAGS="--foo", MIRRORPO_NATIVE_ISA="1") == "--foo"
 
 

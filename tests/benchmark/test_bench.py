@@ -11,6 +11,7 @@ from mirrorpo.benchmark.runner import padded_runs
 from mirrorpo.data import DatasetError, load_dataset
 from mirrorpo.errors import MirrorpoError
 from mirrorpo.losses import UnknownLossError
+from mirrorpo.provenance import machine
 from mirrorpo.report.leaderboard import write_results
 from mirrorpo.train import TrainConfig
 
@@ -30,6 +31,7 @@ def test_bench_end_to_end_and_resume(tmp_path, monkeypatch):
     for r in records:
         assert {"algo", "variant", "mean", "stderr", "seeds", "hparams"} <= set(r)
         assert r["seeds"] == 2 and len(r["seed_returns"]) == 2
+        assert r["machine"] == machine()  # where the cell was computed: CPU, ISA, XLA flags, JAX
     sft = next(r for r in records if r["algo"] == "sft" and r["variant"] == "base")
     assert sft["mean"] > -40  # trained towards the good agent: an untrained policy scores ≈ −8·‖W*‖² ≈ −50
     refs = bench.references()
@@ -139,3 +141,21 @@ def test_grid_overrides_are_searched_and_guard_the_cache(tmp_path):
 def test_bad_grid_overrides(entry, message):
     with pytest.raises(MirrorpoError, match=message):
         parse_grid([entry], ["dpo", "cpo", "sft"])
+
+
+def test_machine_names_the_cpu_its_isa_and_the_xla_flags_in_force():
+    import os
+    import platform
+
+    import jax
+
+    m = machine()
+    assert m["xla_flags"] == os.environ.get("XLA_FLAGS", "") and m["jax"] == jax.__version__
+    assert m["cores"] == os.cpu_count() and m["cpu"]
+    if platform.system() == "Linux" and platform.machine() == "x86_64":
+        from pathlib import Path
+
+        cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+        flags = next(line for line in cpuinfo if line.startswith("flags")).split()
+        assert m["isa"] in flags and m["isa"] in ("avx512f", "avx2", "avx", "sse4_2")
+        assert m["isa"] == "avx512f" or "avx512f" not in flags

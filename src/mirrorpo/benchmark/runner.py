@@ -13,7 +13,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -26,6 +26,7 @@ from mirrorpo.data import GenerationConfig, PairSampler, generate, load_dataset
 from mirrorpo.errors import MirrorpoError
 from mirrorpo.fileio import atomic_write_text, run_lock
 from mirrorpo.losses import get_spec
+from mirrorpo.provenance import machine
 from mirrorpo.train import Pairs, StepLogProb, check_pairs, make_train, switch_hparams, switch_objective
 
 
@@ -66,6 +67,7 @@ class CellResult:
     seed_returns: list[float]
     search: list[dict]
     seconds: float
+    machine: dict = field(default_factory=machine)
 
     def record(self) -> dict:
         """JSON-ready: a non-finite number (e.g. the s.e. of one seed, a diverged run) becomes null."""

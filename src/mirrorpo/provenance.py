@@ -1,0 +1,33 @@
+"""Where a result was computed: the facts that decide whether two machines give the same digits
+(README: "What reproduces where"). Stored in every benchmark cell."""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+
+_ISA_LEVELS = ("avx512f", "avx2", "avx", "sse4_2")
+
+
+@functools.cache
+def machine() -> dict[str, str | int]:
+    """{cpu, isa, cores, xla_flags, jax}: the CPU model and its widest x86 vector ISA (from
+    /proc/cpuinfo where there is one), the XLA flags in force and the JAX version."""
+    import jax
+
+    cpu, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name":
+                    cpu = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    isa = next((level for level in _ISA_LEVELS if level in flags), platform.machine())
+    return {"cpu": cpu, "isa": isa, "cores": os.cpu_count() or 0,
+            "xla_flags": os.environ.get("XLA_FLAGS", ""), "jax": jax.__version__}
