@@ -10,10 +10,15 @@ import platform
 _ISA_LEVELS = ("avx512f", "avx2", "avx", "sse4_2")
 
 
-@functools.cache
 def machine() -> dict[str, str | int]:
     """{cpu, isa, cores, xla_flags, jax}: the CPU model and its widest x86 vector ISA (from
-    /proc/cpuinfo where there is one), the XLA flags in force and the JAX version."""
+    /proc/cpuinfo where there is one), the XLA flags in force and the JAX version. A fresh dict per
+    call (each cell owns its record); /proc/cpuinfo is read once per process."""
+    return dict(_machine())
+
+
+@functools.cache
+def _machine() -> dict[str, str | int]:
     import jax
 
     cpu, flags = platform.processor() or platform.machine(), set()
