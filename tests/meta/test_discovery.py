@@ -68,8 +68,8 @@ def test_discovery_runs_exports_and_resumes_identically(tmp_path):
 def test_nonfinite_fitness_is_worst_and_counted(tmp_path, monkeypatch):
     real = Discovery.evaluate_population
 
-    def poisoned(self, train_population, population, key):
-        returns, a, b = real(self, train_population, population, key)
+    def poisoned(self, train_population, population, pairs, key):
+        returns, a, b = real(self, train_population, population, pairs, key)
         returns = returns.copy()
         returns[0] = np.nan
         return returns, a, b
@@ -83,7 +83,7 @@ def test_nonfinite_fitness_is_worst_and_counted(tmp_path, monkeypatch):
 def test_discovery_climbs_the_return_through_its_own_loop(tmp_path, monkeypatch):
     """End to end through Discovery.run (fitness sign, ES update, best tracking, export): with the
     return replaced by a known smooth function of the candidate, the ES mean climbs towards its peak."""
-    def smooth_return(self, train_population, population, key):
+    def smooth_return(self, train_population, population, pairs, key):
         peak = jnp.linspace(-0.5, 0.5, population.shape[1])
         return np.asarray(-jnp.sum((population - peak) ** 2, axis=1)), 0.0, 0.0
 
@@ -223,24 +223,49 @@ def test_fixed_keys_give_every_generation_the_same_deterministic_fitness(tmp_pat
     fresh = Discovery(ToyTask(), TINY, CONFIG, tmp_path / "fresh")
     assert np.array_equal(fixed.fitness_key(0), fixed.fitness_key(7))
     assert not np.array_equal(fresh.fitness_key(0), fresh.fitness_key(7))
-    train_population = fixed._fitness_fns(fixed.dataset_pairs())
+    [pairs] = fixed.dataset_pairs()
+    train_population = fixed._fitness_fns(pairs.num_pairs)
     population = jnp.stack([fixed.center0] * 4) + 0.01 * jax.random.normal(jax.random.PRNGKey(3), (4, fixed.center0.size))
-    first, _, _ = fixed.evaluate_population(train_population, population, fixed.fitness_key(0))
-    again, _, _ = fixed.evaluate_population(train_population, population, fixed.fitness_key(9))
+    first, _, _ = fixed.evaluate_population(train_population, population, pairs, fixed.fitness_key(0))
+    again, _, _ = fixed.evaluate_population(train_population, population, pairs, fixed.fitness_key(9))
     np.testing.assert_array_equal(first, again)
 
 
 def test_fitness_averages_over_training_seeds(tmp_path):
     two = Discovery(ToyTask(), TINY, replace(CONFIG, train_seeds=2), tmp_path)
-    train_population = two._fitness_fns(two.dataset_pairs())
+    [pairs] = two.dataset_pairs()
+    train_population = two._fitness_fns(pairs.num_pairs)
     population = jnp.stack([two.center0] * 4)
     key = two.fitness_key(0)
-    mean, _, _ = two.evaluate_population(train_population, population, key)
+    mean, _, _ = two.evaluate_population(train_population, population, pairs, key)
     k_train, k_eval = jax.random.split(key)
-    singles = [np.asarray(ToyTask().evaluate(train_population(population, k), k_eval, TINY.eval_episodes,
+    singles = [np.asarray(ToyTask().evaluate(train_population(population, pairs, k), k_eval, TINY.eval_episodes,
                                              TINY.eval_horizon)).mean(axis=1)
                for k in jax.random.split(k_train, 2)]  # each training seed on its own, same evaluation key
     assert not np.allclose(singles[0], singles[1])  # the seeds differ, so the mean is a real average
     np.testing.assert_allclose(mean, np.mean(singles, axis=0), rtol=1e-6)
     with pytest.raises(DiscoveryError, match="train-seeds"):
         replace(CONFIG, train_seeds=0).validate()
+
+
+def test_generations_rotate_over_datasets_drawn_with_their_own_seeds(tmp_path, monkeypatch):
+    """--datasets K: dataset k is the variant's data at seed + 1000·k, and generation g trains on
+    dataset g mod K; K = 1 is the single dataset of the base seed."""
+    three = Discovery(ToyTask(), TINY, replace(CONFIG, datasets=3, generations=4), tmp_path)
+    datasets = three.dataset_pairs()
+    [single] = Discovery(ToyTask(), TINY, CONFIG, tmp_path / "one").dataset_pairs()
+    np.testing.assert_array_equal(datasets[0].act_w, single.act_w)
+    assert not np.array_equal(datasets[0].act_w, datasets[1].act_w)
+    assert not np.array_equal(datasets[1].act_w, datasets[2].act_w)
+    seen = []
+    real = Discovery.evaluate_population
+
+    def spy(self, train_population, population, pairs, key):
+        seen.append(next(k for k, d in enumerate(datasets) if np.array_equal(d.act_w, pairs.act_w)))
+        return real(self, train_population, population, pairs, key)
+
+    monkeypatch.setattr(Discovery, "evaluate_population", spy)
+    three.run()
+    assert seen == [0, 1, 2, 0]
+    with pytest.raises(DiscoveryError, match="datasets"):
+        replace(CONFIG, datasets=0).validate()

@@ -219,6 +219,8 @@ def discover(
     fixed_keys: Annotated[bool, typer.Option(help="Fitness on the same training and evaluation keys every "
                                                   "generation (common random numbers).")] = False,
     train_seeds: Annotated[int, typer.Option(help="Training seeds averaged in each candidate's fitness.")] = 1,
+    datasets: Annotated[int, typer.Option(help="Datasets of the variant (seed + 1000·k); generation g trains on "
+                                               "dataset g mod K, so the ES cannot fit one dataset's noise.")] = 1,
     hidden: Annotated[int, typer.Option(help="Units per learned function, a multiple of 9 (one per activation): "
                                              "fewer units, a smaller search space.")] = 126,
     chunk: Annotated[int, typer.Option(help="Candidates a device trains at once (vmapped): 1 on a CPU, tens to "
@@ -261,7 +263,7 @@ def discover(
     population, gens = population or scale[0], generations or scale[1]
     config = DiscoveryConfig(task, variant, fam, tuple(names[w] for w in wanted), temporal, population, gens,
                              sigma0, sigma_decay, lr, seed, beta=beta, lam=lam, fixed_keys=fixed_keys,
-                             train_seeds=train_seeds, hidden=hidden, chunk=chunk)
+                             train_seeds=train_seeds, datasets=datasets, hidden=hidden, chunk=chunk)
     run = Discovery(get_task(task, suite), get_preset(preset), config, out)
     def on_generation(row):
         update(row["generation"], gens, f"best {row['best_return']:.1f}")
