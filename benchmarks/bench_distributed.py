@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 from mirrorpo.fileio import atomic_write_text
+from mirrorpo.provenance import machine
 
 
 def free_port() -> int:
@@ -78,7 +79,7 @@ def main() -> None:
     one, devices, many = rows
     ratio = many["seconds_per_generation"] / one["seconds_per_generation"]
     devices_ratio = devices["seconds_per_generation"] / one["seconds_per_generation"]
-    result = {"host": platform.node(), "cpus": os.cpu_count(), "rows": rows,
+    result = {"host": platform.node(), "machine": machine(), "rows": rows,
               "ratio_many_over_one": ratio, "ratio_devices_over_one": devices_ratio,
               "same_final_return": all(abs(r["final_return_mean"] - one["final_return_mean"]) < 1e-3 * max(
                   1.0, abs(one["final_return_mean"])) for r in rows)}

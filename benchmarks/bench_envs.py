@@ -16,6 +16,8 @@ import platform
 import time
 from pathlib import Path
 
+from mirrorpo.provenance import machine
+
 OUT = Path(__file__).parent / "results" / "envs.json"
 
 
@@ -55,7 +57,7 @@ def main() -> None:
                     r.rewards.block_until_ready()
                     best = min(best, time.perf_counter() - t0)
                 finite = bool(np.all(np.isfinite(np.asarray(r.obs))))
-                row = {"device": device, "host": platform.node(), "cpus": __import__("os").cpu_count(), "env": env,
+                row = {"device": device, "host": platform.node(), "machine": machine(), "env": env,
                        "backend": backend, "batch": b, "length": args.length, "steps_per_s": b * args.length / best,
                        "compile_s": round(compile_s, 1), "finite": finite, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
                 print(json.dumps(row), flush=True)

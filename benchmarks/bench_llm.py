@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from mirrorpo.provenance import machine
+
 RESULTS = Path(__file__).resolve().parent / "results" / "llm.json"
 
 
@@ -187,7 +189,7 @@ def main() -> None:
         "ratio_cuda_max_allocated": ratio_cuda,
         "same_logged_losses": same_losses,
         "goal": "ratio_step_time <= 1.05 and no extra memory",
-        "machine": {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+        "machine": {**machine(), "python": platform.python_version(), "platform": platform.platform(),
                     "torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__,
                     "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
                     "load_average": os.getloadavg()},

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import time
@@ -23,6 +22,7 @@ import numpy as np
 
 from mirrorpo.fileio import atomic_write_text
 from mirrorpo.losses import LOSSES, MPOStructure, PairBatch, pair_loss
+from mirrorpo.provenance import machine
 
 
 def make_batch(key, pairs: int) -> PairBatch:
@@ -102,8 +102,7 @@ def main() -> None:
         print(f"{pairs:>8}{t_vmap * 1e3:>10.1f}{t_loop * 1e3:>10.1f}{t_loop / t_vmap:>10.2f}x")
 
     result = {
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "device": str(jax.devices()[0]),
-                    "jax": jax.__version__},
+        "machine": {**machine(), "platform": platform.platform(), "device": str(jax.devices()[0])},
         "pairs": args.pairs,
         "losses": rows,
         "mpo_population": {"population": args.population, "params": structure.size, "runs": mpo_rows},

@@ -26,6 +26,7 @@ import jax.numpy as jnp
 from mirrorpo.benchmark import Bench, dataset_pairs, get_preset
 from mirrorpo.fileio import atomic_write_text
 from mirrorpo.meta import population_sharding, use_cpu_devices
+from mirrorpo.provenance import machine
 from mirrorpo.tasks import get_task
 from mirrorpo.train import TrainConfig, make_train, registry_objective
 
@@ -89,7 +90,7 @@ def main() -> None:
     flops_per_update = 2 * args.horizon * 6 * sum(i * o for i, o in sizes)  # 2 trajectories, fwd + bwd = 3 × 2·in·out
     share = lambda rate: rate * flops_per_update / 1e9 / matmul_gflops
     result = {
-        "machine": {"platform": platform.platform(), "device": str(jax.devices()[0]), "jax": jax.__version__},
+        "machine": {**machine(), "platform": platform.platform(), "device": str(jax.devices()[0])},
         "task": args.task, "pairs": pairs.num_pairs, "horizon": args.horizon, "epochs": args.epochs,
         "updates_per_run": updates_per_run,
         "single": {"seconds": t_single, "pair_updates_per_s": updates_per_run / t_single, "compile_s": compile_single},
