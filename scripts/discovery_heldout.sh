@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Held-out judgement of the CPU searches (issue 16): each objective on every quick variant (the
 # cross-table), base seed 1 (a dataset, training seeds and evaluation keys the seed-0 searches never
-# saw; SEED=2 a second held-out seed), 10 seeds, the paper's ten baselines with their full grids searched at the same scale.
+# saw; SEED=2 a second held-out seed), 10 seeds, the paper's ten baselines with their full grids
+# searched at the same scale.
 # One folder: the baselines' cells are shared. Resumable (finished cells are cached).
 set -euo pipefail
 cd "$(dirname "$0")/.."
