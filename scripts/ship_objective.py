@@ -39,8 +39,7 @@ def entry(run: Path, name: str, kind: str, judgement: list[dict], machine: str) 
                                                           if config["family"] == "one_step" else {})},
             "kind": "ES mean after the last generation" if kind == "mean" else "best candidate seen",
             "es": {k: config[k] for k in ("population", "sigma0", "sigma_decay", "lr", "fixed_keys", "train_seeds")}
-            | {"datasets": config.get("datasets", 1)}
-            | {"generations": len(log)}, "seed": config["seed"], "search_seconds": round(seconds),
+            | {"datasets": config.get("datasets", 1), "generations": len(log)}, "seed": config["seed"], "search_seconds": round(seconds),
             "search_machine": machine, "source": str(run),
             "results": {"protocol": "mirrorpo judge: held-out base seed 1, the paper's baselines with their full "
                                     "grids searched at the same scale, paired by seed", "heldout": heldout,
