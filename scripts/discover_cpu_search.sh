@@ -3,7 +3,8 @@
 # 8-dimensional continuous actions p = exp(mean log-prob per step) is ~1e-19, so learned g and ϕ⁻¹,
 # which see p, are inert), λ = 1 (the quick preset's ORPO), σ₀ 0.5, ES lr 0.1, population 16, fresh
 # keys every generation, quick preset data. Usage: scripts/discover_cpu_search.sh VARIANT [MINUTES]
-# DATASETS=K rotates the generations over K datasets of the variant (--datasets). Resumable (rerun
+# DATASETS=K rotates the generations over K datasets of the variant (--datasets); TRAIN_SEEDS=N averages
+# each fitness over N training seeds, each on its own dataset (--train-seeds). Resumable (rerun
 # continues from OUT/checkpoint.msgpack); stops cleanly within the time budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,4 +13,5 @@ MINUTES=${2:-80}
 OUT=${OUT:-docs/results/discovery/tla-$VARIANT}
 .venv/bin/mirrorpo discover --task tla --variant "$VARIANT" --preset quick --family one-step --learn psi \
   --hidden 9 --lam 1 --sigma0 0.5 --lr 0.1 --population 16 --generations 300 --time-budget "$MINUTES" \
-  ${TEMPORAL:+--temporal} ${DATASETS:+--datasets "$DATASETS"} --out "$OUT"
+  ${TEMPORAL:+--temporal} ${DATASETS:+--datasets "$DATASETS"} \
+  ${TRAIN_SEEDS:+--train-seeds "$TRAIN_SEEDS"} --out "$OUT"

@@ -226,8 +226,8 @@ def test_fixed_keys_give_every_generation_the_same_deterministic_fitness(tmp_pat
     [pairs] = fixed.dataset_pairs()
     train_population = fixed._fitness_fns(pairs.num_pairs)
     population = jnp.stack([fixed.center0] * 4) + 0.01 * jax.random.normal(jax.random.PRNGKey(3), (4, fixed.center0.size))
-    first, _, _ = fixed.evaluate_population(train_population, population, pairs, fixed.fitness_key(0))
-    again, _, _ = fixed.evaluate_population(train_population, population, pairs, fixed.fitness_key(9))
+    first, _, _ = fixed.evaluate_population(train_population, population, [pairs], fixed.fitness_key(0))
+    again, _, _ = fixed.evaluate_population(train_population, population, [pairs], fixed.fitness_key(9))
     np.testing.assert_array_equal(first, again)
 
 
@@ -237,7 +237,7 @@ def test_fitness_averages_over_training_seeds(tmp_path):
     train_population = two._fitness_fns(pairs.num_pairs)
     population = jnp.stack([two.center0] * 4)
     key = two.fitness_key(0)
-    mean, _, _ = two.evaluate_population(train_population, population, pairs, key)
+    mean, _, _ = two.evaluate_population(train_population, population, [pairs, pairs], key)
     k_train, k_eval = jax.random.split(key)
     singles = [np.asarray(ToyTask().evaluate(train_population(population, pairs, k), k_eval, TINY.eval_episodes,
                                              TINY.eval_horizon)).mean(axis=1)
@@ -260,12 +260,16 @@ def test_generations_rotate_over_datasets_drawn_with_their_own_seeds(tmp_path, m
     seen = []
     real = Discovery.evaluate_population
 
-    def spy(self, train_population, population, pairs, key):
-        seen.append(next(k for k, d in enumerate(datasets) if np.array_equal(d.act_w, pairs.act_w)))
-        return real(self, train_population, population, pairs, key)
+    def spy(self, train_population, population, pairs_per_seed, key):
+        seen.append([next(k for k, d in enumerate(datasets) if np.array_equal(d.act_w, pairs.act_w))
+                     for pairs in pairs_per_seed])
+        return real(self, train_population, population, pairs_per_seed, key)
 
     monkeypatch.setattr(Discovery, "evaluate_population", spy)
     three.run()
-    assert seen == [0, 1, 2, 0]
+    assert seen == [[0], [1], [2], [0]]
+    seen.clear()  # with two training seeds, each trains on its own dataset: seed j of g on (2g + j) mod 3
+    Discovery(ToyTask(), TINY, replace(CONFIG, datasets=3, train_seeds=2, generations=3), tmp_path / "two").run()
+    assert seen == [[0, 1], [2, 0], [1, 2]]
     with pytest.raises(DiscoveryError, match="datasets"):
         replace(CONFIG, datasets=0).validate()

@@ -219,8 +219,9 @@ def discover(
     fixed_keys: Annotated[bool, typer.Option(help="Fitness on the same training and evaluation keys every "
                                                   "generation (common random numbers).")] = False,
     train_seeds: Annotated[int, typer.Option(help="Training seeds averaged in each candidate's fitness.")] = 1,
-    datasets: Annotated[int, typer.Option(help="Datasets of the variant (seed + 1000·k); generation g trains on "
-                                               "dataset g mod K, so the ES cannot fit one dataset's noise.")] = 1,
+    datasets: Annotated[int, typer.Option(help="Datasets of the variant (seed + 1000·k); training seed j of generation "
+                                               "g trains on dataset (g·seeds + j) mod K, so the ES cannot fit one "
+                                               "dataset's noise.")] = 1,
     hidden: Annotated[int, typer.Option(help="Units per learned function, a multiple of 9 (one per activation): "
                                              "fewer units, a smaller search space.")] = 126,
     chunk: Annotated[int, typer.Option(help="Candidates a device trains at once (vmapped): 1 on a CPU, tens to "

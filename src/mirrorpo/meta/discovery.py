@@ -69,7 +69,7 @@ class DiscoveryConfig:
     lam: float | None = None
     fixed_keys: bool = False  # fitness on the same training and evaluation keys every generation (else fresh)
     train_seeds: int = 1  # fitness = mean return over this many training seeds per candidate
-    datasets: int = 1  # generation g trains on dataset g mod K (dataset k: seed + 1000·k), against one dataset's noise
+    datasets: int = 1  # training seed j of generation g trains on dataset (g·train_seeds + j) mod K (dataset k: seed + 1000·k)
     hidden: int = 126  # units per learned function (a multiple of the 9 activations): the search's dimension
     chunk: int = 1  # candidates a device trains at once (vmapped); 1 suits a CPU, tens to hundreds a GPU
 
@@ -158,13 +158,14 @@ class Discovery:
                                      in_specs=(sharding.spec, PartitionSpec(), PartitionSpec()), out_specs=sharding.spec,
                                      check_vma=False))  # with the check on, JAX 0.10 computes other values
 
-    def evaluate_population(self, train_population, population, pairs, key):
-        """(returns [P], train seconds, eval seconds) for one generation's candidates trained on
-        ``pairs``: the mean true return over ``train_seeds`` training seeds, every candidate on the same keys."""
+    def evaluate_population(self, train_population, population, pairs_per_seed, key):
+        """(returns [P], train seconds, eval seconds) for one generation's candidates: the mean true
+        return over the ``train_seeds`` training seeds, seed j trained on ``pairs_per_seed[j]``, every
+        candidate on the same keys."""
         k_train, k_eval = jax.random.split(key)
         t_train = t_eval = 0.0
         returns = []
-        for k in jax.random.split(k_train, self.config.train_seeds):
+        for pairs, k in zip(pairs_per_seed, jax.random.split(k_train, self.config.train_seeds), strict=True):
             t0 = time.perf_counter()
             params = jax.block_until_ready(train_population(population, pairs, k))
             t1 = time.perf_counter()
@@ -180,6 +181,12 @@ class Discovery:
         parts = [jax.tree.map(lambda x, i=i: x[i:i + chunk], params) for i in starts]
         return np.concatenate([np.asarray(self.task.evaluate(part, key, self.preset.eval_episodes,
                                                              self.preset.eval_horizon)) for part in parts])
+
+    def generation_datasets(self, datasets: list, generation: int) -> list:
+        """The dataset each training seed of a generation trains on: seed j of generation g on dataset
+        (g·train_seeds + j) mod K, so with several seeds one fitness spans several datasets."""
+        seeds = self.config.train_seeds
+        return [datasets[(generation * seeds + j) % len(datasets)] for j in range(seeds)]
 
     def fitness_key(self, generation: int) -> jax.Array:
         """The training and evaluation keys of a generation's fitness: fold_in(seed, g), or with
@@ -286,8 +293,8 @@ class Discovery:
             t0 = time.perf_counter()
             population, es_state = self.strategy.ask(k_ask, state["es_state"], self.strategy.default_params)
             spread = jax.device_put(population, sharding)  # the same values on every process: a global array
-            pairs = datasets[gen % len(datasets)]
-            returns, t_train, t_eval = self.evaluate_population(train_population, spread, pairs, k_fit)
+            returns, t_train, t_eval = self.evaluate_population(train_population, spread,
+                                                                self.generation_datasets(datasets, gen), k_fit)
             finite = np.isfinite(returns)
             fitness = np.where(finite, -returns, WORST_FITNESS)
             es_state, _ = self.strategy.tell(k_tell, population, jnp.asarray(fitness), es_state,
