@@ -10,6 +10,11 @@ policy MLP's forward and backward FLOPs reach.
 A pair-update is one preference pair used in one optimizer step (minibatch of 2 pairs → 2 per
 step). Uses the real task (shipped agents, brax physics for the dataset) and the DPO protocol's
 one-step twin (ORPO) so every run is the same program; compile time is reported separately.
+
+Baseline in the same run: the same training with the action likelihood of before 2026-12-02
+(``autodiff_step_logp``: ``jax.scipy.special.log_ndtr`` differentiated by autodiff), one run and
+runs on every CPU device, so the speed-up of the closed-form gradient is a ratio of two numbers
+measured side by side.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from dataclasses import replace
 import jax
 import jax.numpy as jnp
 
+from mirrorpo.agents.policy import RESOLUTION, distribution, policy_kind
 from mirrorpo.benchmark import Bench, dataset_pairs, get_preset
 from mirrorpo.fileio import atomic_write_text
 from mirrorpo.meta import population_sharding, use_cpu_devices
@@ -35,6 +41,39 @@ def timed(fn, *args):
     t0 = time.perf_counter()
     jax.block_until_ready(fn(*args))
     return time.perf_counter() - t0
+
+
+def autodiff_step_logp(task):
+    """The task's per-step log-likelihood as computed before 2026-12-02: log(Φ(z_hi) − Φ(z_lo)) from
+    ``log_ndtr`` in the left tail, the uniform mixture by ``logaddexp``, all differentiated by autodiff."""
+    def log_interval(z_lo, z_hi):
+        flip = (z_lo + z_hi) > 0
+        lo, hi = jnp.where(flip, -z_hi, z_lo), jnp.where(flip, -z_lo, z_hi)
+        log_hi, log_lo = jax.scipy.special.log_ndtr(hi), jax.scipy.special.log_ndtr(lo)
+        x = jnp.minimum(log_lo - log_hi, -1e-30)
+        return log_hi + jnp.where(x > -0.6931472, jnp.log(-jnp.expm1(x)), jnp.log1p(-jnp.exp(x)))
+
+    if policy_kind(task.agents[1][0]) == "tanh_gaussian_sd":
+        raise SystemExit("bench_train's baseline likelihood covers clipped-Gaussian policies only; use another task.")
+
+    def step_logp(trainable, obs, actions):
+        mu, sigma = distribution(task.full_params(trainable), obs)
+        half, w = 0.5 * RESOLUTION, task.uniform_weight
+        lo = jnp.where(actions - half <= -1.0, -1e3, actions - half)
+        hi = jnp.where(actions + half >= 1.0, 1e3, actions + half)
+        gauss = jnp.minimum(log_interval((lo - mu) / sigma, (hi - mu) / sigma), 0.0)
+        width = jnp.minimum(actions + half, 1.0) - jnp.maximum(actions - half, -1.0)
+        mixed = jnp.logaddexp(jnp.log1p(-w) + gauss, jnp.log(w * 0.5 * width)) if w else gauss
+        return jnp.minimum(mixed, 0.0).sum(axis=-1)
+
+    return step_logp
+
+
+def per_device_runs(train, pairs, sharding):
+    """Discovery's layout: each CPU device trains its runs one at a time (a chunk of 1)."""
+    return jax.jit(jax.shard_map(
+        lambda p, k: jax.lax.map(lambda a: train(a[0], pairs, {"lam": 0.1}, a[1]).params, (p, k)),
+        mesh=sharding.mesh, in_specs=(sharding.spec, sharding.spec), out_specs=sharding.spec, check_vma=False))
 
 
 def main() -> None:
@@ -75,12 +114,22 @@ def main() -> None:
 
     sharding = population_sharding(2 * len(jax.devices()))  # discovery's layout: a chunk of 1 run per device
     devices = sharding.mesh.size
-    per_core = jax.jit(jax.shard_map(
-        lambda p, k: jax.lax.map(lambda a: train(a[0], pairs, {"lam": 0.1}, a[1]).params, (p, k)),
-        mesh=sharding.mesh, in_specs=(sharding.spec, sharding.spec), out_specs=sharding.spec, check_vma=False))
+    per_core = per_device_runs(train, pairs, sharding)
     spread = jax.device_put((jax.tree.map(lambda x: x[:2 * devices], params0), keys[:2 * devices]), sharding)
     compile_per_core = timed(per_core, *spread)
     t_per_core = min(timed(per_core, *spread) for _ in range(5))
+
+    before = make_train(autodiff_step_logp(task), spec, objective, pairs.num_pairs, config, task.tokens_per_step)
+    single_before, per_core_before = jax.jit(before), per_device_runs(before, pairs, sharding)
+    timed(single_before, p1, pairs, {"lam": 0.1}, keys[0])
+    timed(per_core_before, *spread)
+    # alternate the two programs so that a drift of the machine's speed hits both alike
+    t_single_before = t_per_core_before = float("inf")
+    for _ in range(5):
+        t_single_before = min(t_single_before, timed(single_before, p1, pairs, {"lam": 0.1}, keys[0]))
+        t_single = min(t_single, timed(single, p1, pairs, {"lam": 0.1}, keys[0]))
+        t_per_core_before = min(t_per_core_before, timed(per_core_before, *spread))
+        t_per_core = min(t_per_core, timed(per_core, *spread))
 
     a = jnp.ones((2048, 2048), jnp.float32)
     matmul = jax.jit(lambda a: a @ a)
@@ -102,12 +151,19 @@ def main() -> None:
     result["per_core"] = {"devices": devices, "runs": 2 * devices, "seconds": t_per_core,
                           "pair_updates_per_s": 2 * devices * updates_per_run / t_per_core,
                           "compile_s": compile_per_core}
+    result["single_autodiff_likelihood"] = {"seconds": t_single_before,
+                                            "pair_updates_per_s": updates_per_run / t_single_before}
+    result["per_core_autodiff_likelihood"] = {"devices": devices, "runs": 2 * devices, "seconds": t_per_core_before,
+                                              "pair_updates_per_s": 2 * devices * updates_per_run / t_per_core_before}
+    result["closed_form_gradient_speedup"] = {"single": t_single_before / t_single,
+                                              "per_core": t_per_core_before / t_per_core}
     result["vmapped_over_loop"] = result["vmapped"]["pair_updates_per_s"] / result["loop"]["pair_updates_per_s"]
     result["per_core_over_single"] = result["per_core"]["pair_updates_per_s"] / result["single"]["pair_updates_per_s"]
     result["matmul_2048_gflops"] = matmul_gflops
     result["mlp_flops_per_pair_update"] = flops_per_update
     result["share_of_matmul_throughput"] = {k: share(result[k]["pair_updates_per_s"])
-                                            for k in ("single", "vmapped", "loop", "per_core")}
+                                            for k in ("single", "vmapped", "loop", "per_core",
+                                                      "single_autodiff_likelihood", "per_core_autodiff_likelihood")}
     result["full_tla_inner_loop_256_runs_s_projected"] = (
         t_many / (args.epochs * pairs.num_pairs * args.horizon) * 12 * 1280 * 1000 * 256 / args.runs)
     print(f"{args.task}: {pairs.num_pairs} pairs × {args.horizon} steps, {args.epochs} epoch(s), "
@@ -120,6 +176,10 @@ def main() -> None:
           f"({loop_per_run:.2f} s per run, {args.loop_runs} runs)")
     print(f"  {2 * devices} runs on {devices} CPU devices: {result['per_core']['pair_updates_per_s']:6.0f} pair-updates/s "
           f"({t_per_core:.2f} s; compile {compile_per_core:.1f} s), {result['per_core_over_single']:.2f}x one run")
+    print(f"  before (likelihood by autodiff through log_ndtr): one run "
+          f"{result['single_autodiff_likelihood']['pair_updates_per_s']:.0f}, {2 * devices} runs on {devices} devices "
+          f"{result['per_core_autodiff_likelihood']['pair_updates_per_s']:.0f} pair-updates/s; closed-form gradient "
+          f"{result['closed_form_gradient_speedup']['single']:.2f}x / {result['closed_form_gradient_speedup']['per_core']:.2f}x")
     print(f"  vmapped / loop : {result['vmapped_over_loop']:10.1f}x")
     print(f"  share of the 2048² matmul's {matmul_gflops:.0f} GFLOP/s ({flops_per_update / 1e6:.1f} MFLOP of MLP per "
           "pair-update): " + ", ".join(f"{k} {v:.0%}" for k, v in result["share_of_matmul_throughput"].items()))
