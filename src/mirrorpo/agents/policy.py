@@ -21,7 +21,7 @@ resolution ``RESOLUTION`` = h, independently per dimension:
 where a bin that touches a bound of the action range extends to ±∞ (clipping sends the whole tail
 there). For a tanh-squashed policy the bin is mapped back through the squashing, [atanh(l_i), atanh(u_i)]
 (tanh is monotone, so this is the exact probability of the bin), again with ±∞ at the bounds.
-``log π(a|s) = Σ_i log P(a_i)`` ≤ 0. It is computed in log space with ``log_ndtr`` and a
+``log π(a|s) = Σ_i log P(a_i)`` ≤ 0. It is computed in log space with a left-tail log Φ and a
 stable log-diff-exp, evaluated in the left tail (by symmetry) so it stays finite and differentiable
 far in the tails. :func:`step_log_probs` is the one function every loss uses.
 """
