@@ -149,6 +149,26 @@ def test_judgement_against_the_best_baseline():
     assert (base["best_baseline"], base["difference"], base["wins"]) == ("sft", 0.0, False)
 
 
+def test_pooled_judgement_averages_paired_differences_over_datasets():
+    from mirrorpo.report.paper import pooled_judgement
+
+    def bench(ours, cpo, sft):
+        return [{"algo": "mpo:x", "variant": "mixed", "mean": sum(ours) / 3, "seed_returns": ours},
+                {"algo": "cpo", "variant": "mixed", "mean": sum(cpo) / 3, "seed_returns": cpo},
+                {"algo": "sft", "variant": "mixed", "mean": sum(sft) / 3, "seed_returns": sft}]
+
+    one = bench([10.0, 13.0, 16.0], [9.0, 9.0, 9.0], [12.0, 12.0, 12.0])  # sft best here (12 vs 9)
+    two = bench([20.0, 20.0, 23.0], [10.0, 16.0, 19.0], [5.0, 5.0, 5.0])  # cpo best here (15 vs 5)
+    (row,) = pooled_judgement([one, two], "mpo:x")
+    # pooled baseline means: cpo (9 + 15)/2 = 12 > sft (12 + 5)/2 = 8.5, so cpo is the best, chosen once
+    # against cpo: dataset 1 differences 1, 4, 7 (mean 4, s.e. √3); dataset 2: 10, 4, 4 (mean 6, s.e. 2)
+    assert (row["best_baseline"], row["best_baseline_mean"], row["datasets"], row["seeds"]) == ("cpo", 12.0, 2, 6)
+    assert row["difference"] == pytest.approx(5.0) and row["stderr"] == pytest.approx((3 + 4) ** 0.5 / 2)
+    assert row["mean"] == pytest.approx((13 + 21) / 2) and row["wins"] == (5 / (7 ** 0.5 / 2) >= 2)
+    assert {r["against"] for r in row["against"]} == {"cpo", "sft"}
+    assert pooled_judgement([one, [r for r in two if r["algo"] != "sft"]], "mpo:x")[0]["against"][0]["against"] == "cpo"
+
+
 def test_merge_judgements_replaces_only_the_same_objective_and_variant():
     from mirrorpo.report.paper import merge_judgements
 

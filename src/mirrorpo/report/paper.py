@@ -203,6 +203,37 @@ def judgement(records: list[dict], algo: str, z_needed: float = 2.0) -> list[dic
     return out
 
 
+def pooled_judgement(record_sets: list[list[dict]], algo: str, z_needed: float = 2.0) -> list[dict]:
+    """:func:`judgement` over K held-out datasets (one bench's records each, e.g. judge folders of
+    seeds 1, 2, 3): per variant present in every set, ``algo`` minus each baseline present in every
+    set is the mean of the K per-dataset paired differences, s.e. √(Σ s.e.ₖ²)/K; the best baseline
+    is the one with the highest mean return over the K datasets (chosen once, not per dataset)."""
+    per_set = [{(r["variant"], r["against"]): r for r in paired_differences(records, algo)} for records in record_sets]
+    means = [{(r["algo"], r["variant"]): r["mean"] for r in records} for records in record_sets]
+    shared = set.intersection(*(set(rows) for rows in per_set)) if per_set else set()
+    out = []
+    for variant in sorted({v for v, _ in shared}):
+        against = []
+        for other in sorted(o for v, o in shared if v == variant):
+            rows = [rows[(variant, other)] for rows in per_set]
+            if any(r["stderr"] is None for r in rows):
+                continue
+            k = len(rows)
+            mean, se = sum(r["mean"] for r in rows) / k, math.sqrt(sum(r["stderr"] ** 2 for r in rows)) / k
+            against.append({"variant": variant, "algo": algo, "against": other, "mean": mean, "stderr": se,
+                            "seeds": sum(r["seeds"] for r in rows), "datasets": k, "z": mean / se if se else None,
+                            "baseline_mean": sum(m[(other, variant)] for m in means) / k})
+        if not against:
+            continue
+        best = max(against, key=lambda r: r["baseline_mean"])
+        out.append({"variant": variant, "algo": algo, "mean": sum(m[(algo, variant)] for m in means) / len(means),
+                    "best_baseline": best["against"], "best_baseline_mean": best["baseline_mean"],
+                    "difference": best["mean"], "stderr": best["stderr"], "z": best["z"], "seeds": best["seeds"],
+                    "datasets": best["datasets"], "wins": best["z"] is not None and best["z"] >= z_needed,
+                    "against": against})
+    return out
+
+
 def merge_judgements(earlier: list[dict], new: list[dict]) -> list[dict]:
     """One folder's judgements: ``new`` replaces an earlier verdict on the same (objective, variant)
     and leaves every other (objectives judged on other variants or in other calls) in place."""
