@@ -11,8 +11,10 @@ _ISA_LEVELS = ("avx512f", "avx2", "avx", "sse4_2")
 
 
 def machine() -> dict[str, str | int]:
-    """{cpu, isa, cores, xla_flags, jax}: the CPU model and its widest x86 vector ISA (from
-    /proc/cpuinfo where there is one), the XLA flags in force and the JAX version. A fresh dict per
+    """{cpu, cpu_id, isa, cores, xla_flags, jax}: the CPU's model name, its vendor, family and model
+    numbers (a virtual machine may name every model alike, e.g. "AMD EPYC", while Zen 4 is family 25
+    and Zen 5 family 26) and its widest x86 vector ISA (from /proc/cpuinfo where there is one), the
+    XLA flags in force and the JAX version. A fresh dict per
     call (each cell owns its record); /proc/cpuinfo is read once per process."""
     return dict(_machine())
 
@@ -21,18 +23,22 @@ def machine() -> dict[str, str | int]:
 def _machine() -> dict[str, str | int]:
     import jax
 
-    cpu, flags = platform.processor() or platform.machine(), set()
+    cpu, flags, ident = platform.processor() or platform.machine(), set(), {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name":
-                    cpu = value.strip()
-                elif key.strip() == "flags":
+                key, _, value = (part.strip() for part in line.partition(":"))
+                if key == "model name":
+                    cpu = value
+                elif key in ("vendor_id", "cpu family", "model"):
+                    ident[key] = value
+                elif key == "flags":
                     flags = set(value.split())
                     break
     except OSError:
         pass
     isa = next((level for level in _ISA_LEVELS if level in flags), platform.machine())
-    return {"cpu": cpu, "isa": isa, "cores": os.cpu_count() or 0,
+    cpu_id = (f"{ident.get('vendor_id', '?')} family {ident.get('cpu family', '?')} model {ident.get('model', '?')}"
+              if ident else platform.machine())
+    return {"cpu": cpu, "cpu_id": cpu_id, "isa": isa, "cores": os.cpu_count() or 0,
             "xla_flags": os.environ.get("XLA_FLAGS", ""), "jax": jax.__version__}

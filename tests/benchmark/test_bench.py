@@ -159,3 +159,6 @@ def test_machine_names_the_cpu_its_isa_and_the_xla_flags_in_force():
         flags = next(line for line in cpuinfo if line.startswith("flags")).split()
         assert m["isa"] in flags and m["isa"] in ("avx512f", "avx2", "avx", "sse4_2")
         assert m["isa"] == "avx512f" or "avx512f" not in flags
+        family = next(line for line in cpuinfo if line.startswith("cpu family")).split(":")[1].strip()
+        assert m["cpu_id"].split()[:3] == [next(line for line in cpuinfo if line.startswith("vendor_id")).split(":")[1].strip(),
+                                          "family", family]
