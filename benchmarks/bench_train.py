@@ -46,15 +46,15 @@ def timed(fn, *args):
 def autodiff_step_logp(task):
     """The task's per-step log-likelihood as computed before 2026-12-02: log(Φ(z_hi) − Φ(z_lo)) from
     ``log_ndtr`` in the left tail, the uniform mixture by ``logaddexp``, all differentiated by autodiff."""
+    if policy_kind(task.agents[1][0]) == "tanh_gaussian_sd":
+        raise SystemExit("bench_train's baseline likelihood covers clipped-Gaussian policies only; use another task.")
+
     def log_interval(z_lo, z_hi):
         flip = (z_lo + z_hi) > 0
         lo, hi = jnp.where(flip, -z_hi, z_lo), jnp.where(flip, -z_lo, z_hi)
         log_hi, log_lo = jax.scipy.special.log_ndtr(hi), jax.scipy.special.log_ndtr(lo)
         x = jnp.minimum(log_lo - log_hi, -1e-30)
         return log_hi + jnp.where(x > -0.6931472, jnp.log(-jnp.expm1(x)), jnp.log1p(-jnp.exp(x)))
-
-    if policy_kind(task.agents[1][0]) == "tanh_gaussian_sd":
-        raise SystemExit("bench_train's baseline likelihood covers clipped-Gaussian policies only; use another task.")
 
     def step_logp(trainable, obs, actions):
         mu, sigma = distribution(task.full_params(trainable), obs)

@@ -14,8 +14,8 @@ def machine() -> dict[str, str | int]:
     """{cpu, cpu_id, isa, cores, xla_flags, jax}: the CPU's model name, its vendor, family and model
     numbers (a virtual machine may name every model alike, e.g. "AMD EPYC", while Zen 4 is family 25
     and Zen 5 family 26) and its widest x86 vector ISA (from /proc/cpuinfo where there is one), the
-    XLA flags in force and the JAX version. A fresh dict per
-    call (each cell owns its record); /proc/cpuinfo is read once per process."""
+    XLA flags in force and the JAX version. A fresh dict per call (each cell owns its record);
+    /proc/cpuinfo is read once per process."""
     return dict(_machine())
 
 

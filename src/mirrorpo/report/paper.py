@@ -215,13 +215,14 @@ def pooled_judgement(record_sets: list[list[dict]], algo: str, z_needed: float =
     for variant in sorted({v for v, _ in shared}):
         against = []
         for other in sorted(o for v, o in shared if v == variant):
-            rows = [rows[(variant, other)] for rows in per_set]
-            if any(r["stderr"] is None for r in rows):
+            per_dataset = [rows[(variant, other)] for rows in per_set]
+            if any(r["stderr"] is None for r in per_dataset):
                 continue
-            k = len(rows)
-            mean, se = sum(r["mean"] for r in rows) / k, math.sqrt(sum(r["stderr"] ** 2 for r in rows)) / k
+            k = len(per_dataset)
+            mean = sum(r["mean"] for r in per_dataset) / k
+            se = math.sqrt(sum(r["stderr"] ** 2 for r in per_dataset)) / k
             against.append({"variant": variant, "algo": algo, "against": other, "mean": mean, "stderr": se,
-                            "seeds": sum(r["seeds"] for r in rows), "datasets": k, "z": mean / se if se else None,
+                            "seeds": sum(r["seeds"] for r in per_dataset), "datasets": k, "z": mean / se if se else None,
                             "baseline_mean": sum(m[(other, variant)] for m in means) / k})
         if not against:
             continue
