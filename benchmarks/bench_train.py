@@ -91,7 +91,7 @@ def main() -> None:
 
     task = get_task(args.task)
     preset = replace(get_preset("quick"), pairs=args.pairs, horizon=args.horizon)
-    pairs = dataset_pairs(Bench(task, preset, f"out/bench-train/{args.task}").dataset("base"))
+    pairs = dataset_pairs(Bench(task, preset, f"out/bench-train/{args.task}-{args.pairs}x{args.horizon}").dataset("base"))
     config = TrainConfig(epochs=args.epochs)
     spec, objective = registry_objective("orpo")
     train = make_train(task.step_logp, spec, objective, pairs.num_pairs, config, task.tokens_per_step)
