@@ -65,6 +65,18 @@ def test_discovery_runs_exports_and_resumes_identically(tmp_path):
         Discovery(ToyTask(), TINY, replace(CONFIG, population=6), tmp_path / "resumed").run()
 
 
+def test_a_finished_run_extended_with_more_generations_equals_a_longer_run(tmp_path):
+    longer = Discovery(ToyTask(), TINY, CONFIG, tmp_path / "longer").run()
+    short = Discovery(ToyTask(), TINY, replace(CONFIG, generations=2), tmp_path / "extended").run()
+    assert short["complete"] and short["generations"] == 2
+    extended = Discovery(ToyTask(), TINY, CONFIG, tmp_path / "extended").run()
+    assert extended["generations"] == 3 and len(extended["log"]) == 3
+    np.testing.assert_array_equal(load_objective(extended["paths"]["mean"]).flat,
+                                  load_objective(longer["paths"]["mean"]).flat)
+    assert [r["return_mean"] for r in extended["log"]] == [r["return_mean"] for r in longer["log"]]
+    assert json.loads((tmp_path / "extended" / "settings.json").read_text())["config"]["generations"] == 3
+
+
 def test_nonfinite_fitness_is_worst_and_counted(tmp_path, monkeypatch):
     real = Discovery.evaluate_population
 

@@ -122,6 +122,10 @@ def mpo_objective(structure: MPOStructure, hparams: dict[str, float]):
     return objective
 
 
+def _without_generations(settings: dict) -> dict:
+    return {**settings, "config": {k: v for k, v in settings["config"].items() if k != "generations"}}
+
+
 class Discovery:
     """One discovery run in ``out``; call :meth:`run` (resumes from ``out/checkpoint.msgpack``)."""
 
@@ -213,15 +217,16 @@ class Discovery:
         atomic_write_text(self.out / "log.jsonl", "".join(json.dumps(row) + "\n" for row in log))
 
     def load_checkpoint(self) -> tuple[dict, list[dict]]:
-        settings_path = self.out / "settings.json"
+        settings_path, saved = self.out / "settings.json", None
         if settings_path.is_file():
             saved = json.loads(settings_path.read_text())
             # a run saved before a setting existed ran with that setting's default
             saved["config"] = {**asdict(DiscoveryConfig()), "learn": list(DiscoveryConfig().learn), **saved["config"]}
-            if saved != self.settings:
+            # --generations may change: a longer run extends a finished one (nothing depends on the total)
+            if _without_generations(saved) != _without_generations(self.settings):
                 raise DiscoveryError(f"{self.out} holds a discovery run with other settings; use another --out "
                                      "or delete it.")
-        elif is_main_process():
+        if saved != self.settings and is_main_process():
             atomic_write_text(settings_path, json.dumps(self.settings, indent=2))
         if not self.checkpoint_path.is_file():
             es_state = self.strategy.init(jax.random.PRNGKey(self.config.seed), self.center0,
