@@ -169,6 +169,41 @@ def test_pooled_judgement_averages_paired_differences_over_datasets():
     assert pooled_judgement([one, [r for r in two if r["algo"] != "sft"]], "mpo:x")[0]["against"][0]["against"] == "cpo"
 
 
+def test_judge_runs_each_held_out_dataset_in_its_folder_and_pools_them(tmp_path, monkeypatch):
+    from mirrorpo.cli import experiments
+    from mirrorpo.cli.options import BenchPreset, Task
+    from mirrorpo.errors import MirrorpoError
+    from mirrorpo.report.paper import judgement, pooled_judgement
+
+    def bench(ours, cpo):
+        return [{"algo": "mpo:x", "variant": "mixed", "mean": sum(ours) / 3, "seed_returns": ours},
+                {"algo": "cpo", "variant": "mixed", "mean": sum(cpo) / 3, "seed_returns": cpo}]
+
+    benches = {1: bench([10.0, 13.0, 16.0], [9.0, 9.0, 9.0]), 4: bench([20.0, 20.0, 23.0], [10.0, 16.0, 19.0])}
+    calls = []
+
+    def fake_run_bench(task, preset, algos, variants, seeds, out, seed, suite=None, searched_grids=False):
+        calls.append((out, seed, algos[0], searched_grids, seeds))
+        return benches[seed]
+
+    monkeypatch.setattr(experiments, "run_bench", fake_run_bench)
+    judge = lambda seed, out: experiments.judge("mpo:x", task=Task.tla, variants="mixed", preset=BenchPreset.quick,
+                                                seeds=3, seed=seed, out=out, suite=None)
+    judge("1, 4", tmp_path / "two")
+    assert calls == [(tmp_path / "two" / "seed-1", 1, "mpo:x", True, 3), (tmp_path / "two" / "seed-4", 4, "mpo:x", True, 3)]
+    as_json = lambda rows: json.loads(json.dumps(rows))
+    for s in (1, 4):
+        assert json.loads((tmp_path / "two" / f"seed-{s}" / "judgement.json").read_text()) == as_json(judgement(benches[s], "mpo:x"))
+    (pooled,) = json.loads((tmp_path / "two" / "pooled.json").read_text())
+    assert pooled == as_json(pooled_judgement([benches[1], benches[4]], "mpo:x"))[0] and pooled["datasets"] == 2
+    judge("1", tmp_path / "one")  # one seed: the folder itself, no pooled verdict
+    assert calls[-1][0] == tmp_path / "one" and (tmp_path / "one" / "judgement.json").is_file()
+    assert not (tmp_path / "one" / "pooled.json").exists()
+    for bad in ("1,x", "1,1", "-2"):
+        with pytest.raises(MirrorpoError, match="--seed"):
+            judge(bad, tmp_path / "bad")
+
+
 def test_merge_judgements_replaces_only_the_same_objective_and_variant():
     from mirrorpo.report.paper import merge_judgements
 

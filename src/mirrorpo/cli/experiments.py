@@ -119,32 +119,55 @@ def judge(
     preset: Annotated[BenchPreset, typer.Option(
         help="The scale (quick: the CPU discovery's).")] = BenchPreset.quick,
     seeds: Annotated[int, typer.Option(help="Held-out training seeds.")] = 10,
-    seed: Annotated[int, typer.Option(help="Base seed of the held-out bench: 1 and up were never seen by a "
-                                           "discovery run with seed 0 (fresh dataset, training and evaluation keys).")] = 1,
-    out: Annotated[Path, typer.Option(help="Output folder: a bench folder plus judgement.json. Objectives "
-                                           "judged in one folder share the baselines' cells; cells/ and "
-                                           "judgement.json accumulate, and results.json covers them all.")] = Path("out/judge"),
+    seed: Annotated[str, typer.Option(help="Base seeds of the held-out datasets, comma-separated (1 and up were "
+                                           "never seen by a discovery run with seed 0: fresh dataset, training and "
+                                           "evaluation keys). With several, each is judged in OUT/seed-S and the "
+                                           "verdict pools them (one dataset can mislead: docs/discovery.md).")] = "1,2,3",
+    out: Annotated[Path, typer.Option(help="Output folder: a bench folder plus judgement.json (per dataset) and, "
+                                           "for several seeds, pooled.json. Objectives judged in one folder share "
+                                           "the baselines' cells; cells/ and the verdicts accumulate.")] = Path("out/judge"),
     suite: Annotated[Suite | None, typer.Option(help=SUITE_HELP)] = None,
 ):
-    """Judge an objective on held-out seeds against the paper's baselines, their grids searched at the
-    same scale on the same seeds: paired differences against each and against the best."""
-    from mirrorpo.fileio import atomic_write_text
-    from mirrorpo.report.paper import PAPER_HOPPER, PAPER_TLA, judgement, merge_judgements
+    """Judge an objective on held-out datasets against the paper's baselines, their grids searched at the
+    same scale on the same seeds: paired differences against each and against the best; over several
+    datasets, each difference averaged over them and the best baseline chosen once by its mean over all."""
+    from mirrorpo.report.paper import PAPER_HOPPER, PAPER_TLA, judgement, pooled_judgement
 
     if seeds < 2:
         raise MirrorpoError(f"--seeds must be ≥ 2 for a standard error of the paired difference; got {seeds}.")
+    held_out = _seed_list(seed)
     baselines = list(PAPER_TLA) if task is Task.tla else [*PAPER_HOPPER, "sft"]
-    records = run_bench(task.value, preset.value, [objective, *baselines],
-                        comma_list(variants, "--variants", VARIANTS_EXAMPLE), seeds, out, seed, suite=_value(suite),
-                        searched_grids=True)
-    verdicts = judgement(records, objective)
-    typer.echo(f"\n| variant | {objective} | best baseline | difference | s.e. | s.e.s | verdict |\n"
+    record_sets = []
+    for base_seed in held_out:
+        folder = out if len(held_out) == 1 else out / f"seed-{base_seed}"
+        records = run_bench(task.value, preset.value, [objective, *baselines],
+                            comma_list(variants, "--variants", VARIANTS_EXAMPLE), seeds, folder, base_seed,
+                            suite=_value(suite), searched_grids=True)
+        _write_verdicts(folder / "judgement.json", judgement(records, objective), f"held-out seed {base_seed}")
+        record_sets.append(records)
+    if len(held_out) > 1:
+        _write_verdicts(out / "pooled.json", pooled_judgement(record_sets, objective),
+                        f"pooled over held-out seeds {','.join(map(str, held_out))}")
+
+
+def _seed_list(value: str) -> list[int]:
+    items = comma_list(value, "--seed", "1,2,3")
+    if not all(x.isdigit() for x in items) or len(set(items)) < len(items):
+        raise MirrorpoError(f"--seed takes distinct non-negative integers, comma-separated (e.g. --seed 1,2,3); got {value!r}.")
+    return [int(x) for x in items]
+
+
+def _write_verdicts(path: Path, verdicts: list[dict], label: str) -> None:
+    """Print the verdicts as a Markdown table and merge them into ``path`` (other objectives' stay)."""
+    from mirrorpo.fileio import atomic_write_text
+    from mirrorpo.report.paper import merge_judgements
+
+    typer.echo(f"\n{label}\n| variant | objective | best baseline | difference | s.e. | s.e.s | verdict |\n"
                "|---|---:|---|---:|---:|---:|---|")
     for v in verdicts:  # a zero s.e. (every seed equal) has no z
         z = "" if v["z"] is None else f"{v['z']:+.1f}"
         typer.echo(f"| {v['variant']} | {v['mean']:.0f} | {v['best_baseline']} {v['best_baseline_mean']:.0f} | "
                    f"{v['difference']:+.0f} | {v['stderr']:.0f} | {z} | {'wins' if v['wins'] else 'no win'} |")
-    path = out / "judgement.json"  # one file per folder: objectives judged on the same seeds, side by side
     atomic_write_text(path, json.dumps(merge_judgements(_read_json(path) if path.is_file() else [], verdicts), indent=2))
     typer.echo(f"wrote {path}")
 
