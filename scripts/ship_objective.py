@@ -2,8 +2,11 @@
 into ``src/mirrorpo/losses/mpo/shipped/v1/`` and add (or replace) its manifest entry, built from
 the run's settings, log and search cost, and from the held-out judgement of ``mirrorpo judge``.
 
-    python scripts/ship_objective.py RUN_DIR NAME --judgement JUDGE_DIR/judgement.json
+    python scripts/ship_objective.py RUN_DIR NAME --judgement JUDGE_DIR/judgement.json|POOLED.json
         [--kind mean|best] [--machine "2-core CPU ..."]
+
+``--judgement`` is one held-out dataset's ``judgement.json`` or a pooled verdict over several
+(``pooled.json`` of ``mirrorpo judge --seed 1,2,3`` or of ``scripts/discovery_pooled.py --out``).
 
 The entry records task, variant, bench preset, suite, family, learned functions, temporal or not,
 ES settings, seed, generations run, search CPU seconds, and the held-out results per variant
@@ -21,8 +24,14 @@ from pathlib import Path
 from mirrorpo.fileio import atomic_write_text
 from mirrorpo.losses.mpo import shipped
 
+SINGLE = ("mirrorpo judge: held-out base seed 1, the paper's baselines with their full grids searched at the "
+          "same scale, paired by seed")
+POOLED = ("mirrorpo judge pooled over {k} held-out datasets: the paper's baselines with their full grids searched "
+          "at the same scale, paired by seed, each difference averaged over the datasets, the best baseline chosen "
+          "once by its mean over them")
 
-def entry(run: Path, name: str, kind: str, judgement: list[dict], machine: str) -> dict:
+
+def entry(run: Path, name: str, kind: str, judgement: list[dict], machine: str, protocol: str = SINGLE) -> dict:
     settings = json.loads((run / "settings.json").read_text())
     config = settings["config"]
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
@@ -41,8 +50,7 @@ def entry(run: Path, name: str, kind: str, judgement: list[dict], machine: str) 
             "es": {k: config[k] for k in ("population", "sigma0", "sigma_decay", "lr", "fixed_keys", "train_seeds")}
             | {"datasets": config.get("datasets", 1), "generations": len(log)}, "seed": config["seed"], "search_seconds": round(seconds),
             "search_machine": machine, "source": str(run),
-            "results": {"protocol": "mirrorpo judge: held-out base seed 1, the paper's baselines with their full "
-                                    "grids searched at the same scale, paired by seed", "heldout": heldout,
+            "results": {"protocol": protocol, "heldout": heldout,
                         "verdict": verdict(heldout.get(config["variant"]), config["variant"])}}
 
 
@@ -64,9 +72,12 @@ def main() -> None:
     ap.add_argument("--machine", default="2-core CPU, shared with a second search")
     args = ap.parse_args()
     objective = (args.run / f"{args.kind}_objective.mpo.safetensors").resolve()
-    judgement = [v for v in json.loads(args.judgement.read_text())
-                 if Path(v["algo"].removeprefix("mpo:")).resolve() == objective]
-    new = entry(args.run, args.name, args.kind, judgement, args.machine)
+    verdicts = json.loads(args.judgement.read_text())
+    verdicts = verdicts["verdicts"] if isinstance(verdicts, dict) else verdicts  # discovery_pooled.py's file
+    judgement = [v for v in verdicts if Path(v["algo"].removeprefix("mpo:")).resolve() == objective]
+    datasets = max((v.get("datasets", 1) for v in judgement), default=1)
+    protocol = POOLED.format(k=datasets) if datasets > 1 else SINGLE
+    new = entry(args.run, args.name, args.kind, judgement, args.machine, protocol)
     target = shipped.ROOT / new["file"]
     shutil.copyfile(args.run / f"{args.kind}_objective.mpo.safetensors", target)
     new["sha256"] = hashlib.sha256(target.read_bytes()).hexdigest()
