@@ -135,14 +135,13 @@ def judge(
 
     if seeds < 2:
         raise MirrorpoError(f"--seeds must be ≥ 2 for a standard error of the paired difference; got {seeds}.")
-    held_out = _seed_list(seed)
+    held_out, variant_list = _seed_list(seed), comma_list(variants, "--variants", VARIANTS_EXAMPLE)
     baselines = list(PAPER_TLA) if task is Task.tla else [*PAPER_HOPPER, "sft"]
     record_sets = []
     for base_seed in held_out:
         folder = out if len(held_out) == 1 else out / f"seed-{base_seed}"
-        records = run_bench(task.value, preset.value, [objective, *baselines],
-                            comma_list(variants, "--variants", VARIANTS_EXAMPLE), seeds, folder, base_seed,
-                            suite=_value(suite), searched_grids=True)
+        records = run_bench(task.value, preset.value, [objective, *baselines], variant_list, seeds, folder,
+                            base_seed, suite=_value(suite), searched_grids=True)
         _write_verdicts(folder / "judgement.json", judgement(records, objective), f"held-out seed {base_seed}")
         record_sets.append(records)
     if len(held_out) > 1:
